@@ -1,0 +1,54 @@
+//! Command-line front end. Each subcommand lives in its own file with an `Args` struct (clap
+//! derive) and a `run(args) -> Result<(), Failure>` function. Only this layer uses `anyhow`.
+
+use std::fmt;
+
+/// A failed command, carrying the documented exit code.
+///
+/// Exit codes: 0 ok, 1 other failure (I/O, internal), 2 bad input (netlist, options, data),
+/// 3 numerical failure (NaN, step-size underflow, singular network, stiffness detected).
+pub struct Failure {
+    pub code: i32,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn bad_input(e: impl Into<anyhow::Error>) -> Self {
+        Failure { code: 2, error: e.into() }
+    }
+    pub fn numerical(e: impl Into<anyhow::Error>) -> Self {
+        Failure { code: 3, error: e.into() }
+    }
+    pub fn other(e: impl Into<anyhow::Error>) -> Self {
+        Failure { code: 1, error: e.into() }
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "exit {}: {:#}", self.code, self.error)
+    }
+}
+
+impl From<physlearn::io::IoError> for Failure {
+    fn from(e: physlearn::io::IoError) -> Self {
+        Failure::other(e)
+    }
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal or `CI` is set).
+pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    let hidden = std::env::var_os("PHYSLEARN_NO_PROGRESS").is_some();
+    let pb = if hidden {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr())
+    };
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} (eta {eta}) {msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    pb.set_style(style);
+    pb.set_prefix(what.to_string());
+    pb
+}

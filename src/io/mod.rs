@@ -1,0 +1,37 @@
+//! Input/output that is independent of the physics: atomic output directories, run manifests,
+//! CSV helpers and plots. Nothing here knows about solvers.
+
+pub mod output;
+pub mod plot;
+
+use std::path::PathBuf;
+
+/// Errors of the I/O layer.
+#[derive(Debug, thiserror::Error)]
+pub enum IoError {
+    #[error("{path}: {source}")]
+    Fs {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: CSV error: {source}")]
+    Csv {
+        path: PathBuf,
+        #[source]
+        source: csv::Error,
+    },
+    #[error("JSON serialisation failed: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("plot {path}: {message}")]
+    Plot { path: PathBuf, message: String },
+}
+
+impl IoError {
+    pub fn fs(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        IoError::Fs {
+            path: path.into(),
+            source,
+        }
+    }
+}

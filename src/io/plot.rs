@@ -1,0 +1,307 @@
+//! Plots with plotters and a bundled font (no fontconfig/freetype needed on the host).
+//!
+//! [`xy_plot`] draws lines and/or points of several series into a PNG or SVG chosen by the file
+//! extension. Call sites describe *what* to draw with [`Figure`] and [`Series`]; this module owns
+//! the styling so that every physlearn figure looks the same.
+
+use super::IoError;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+use std::sync::Once;
+
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+/// Register the bundled DejaVu Sans as plotters' "sans-serif" family (idempotent).
+pub fn register_font() {
+    REGISTER.call_once(|| {
+        // The font is embedded at compile time and known valid; a failure here would only
+        // degrade text rendering, so it is ignored rather than propagated.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, FONT);
+    });
+}
+
+/// How a series is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mark {
+    Line,
+    Points,
+    LinePoints,
+    /// Dashed reference line (e.g. y = x); drawn thin and black.
+    Reference,
+}
+
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub label: String,
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    pub mark: Mark,
+}
+
+impl Series {
+    pub fn line(label: impl Into<String>, x: Vec<f64>, y: Vec<f64>) -> Self {
+        Series {
+            label: label.into(),
+            x,
+            y,
+            mark: Mark::Line,
+        }
+    }
+    pub fn points(label: impl Into<String>, x: Vec<f64>, y: Vec<f64>) -> Self {
+        Series {
+            label: label.into(),
+            x,
+            y,
+            mark: Mark::Points,
+        }
+    }
+    pub fn with_mark(mut self, mark: Mark) -> Self {
+        self.mark = mark;
+        self
+    }
+}
+
+/// One panel.
+#[derive(Debug, Clone, Default)]
+pub struct Figure {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub log_x: bool,
+    pub log_y: bool,
+    pub series: Vec<Series>,
+}
+
+impl Figure {
+    pub fn new(title: &str, x_label: &str, y_label: &str) -> Self {
+        Figure {
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            ..Default::default()
+        }
+    }
+    pub fn log_y(mut self) -> Self {
+        self.log_y = true;
+        self
+    }
+    pub fn log_x(mut self) -> Self {
+        self.log_x = true;
+        self
+    }
+    pub fn add(mut self, s: Series) -> Self {
+        self.series.push(s);
+        self
+    }
+}
+
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+/// Colour `i` of the shared palette.
+pub fn color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+fn finite_range(vals: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for v in vals {
+        if v.is_finite() && (!log || v > 0.0) {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    if !lo.is_finite() {
+        return if log { (0.1, 1.0) } else { (0.0, 1.0) };
+    }
+    if log {
+        if hi <= lo {
+            return (lo / 2.0, hi * 2.0);
+        }
+        let f = (hi / lo).powf(0.04);
+        (lo / f, hi * f)
+    } else {
+        if hi <= lo {
+            let d = if lo == 0.0 { 1.0 } else { lo.abs() * 0.1 };
+            return (lo - d, hi + d);
+        }
+        let pad = 0.04 * (hi - lo);
+        (lo - pad, hi + pad)
+    }
+}
+
+/// Draw several panels side by side (or one) into `path` (`.png` or `.svg`).
+pub fn xy_plot(path: &Path, figures: &[Figure]) -> Result<(), IoError> {
+    register_font();
+    let w = 720 * figures.len().max(1) as u32;
+    let h = 480;
+    let is_svg = path
+        .extension()
+        .map(|e| e.eq_ignore_ascii_case("svg"))
+        .unwrap_or(false);
+    let res = if is_svg {
+        let root = SVGBackend::new(path, (w, h)).into_drawing_area();
+        draw_panels(&root, figures)
+    } else {
+        let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
+        draw_panels(&root, figures)
+    };
+    res.map_err(|message| IoError::Plot {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+fn draw_panels<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    figures: &[Figure],
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let panels = root.split_evenly((1, figures.len().max(1)));
+    for (fig, area) in figures.iter().zip(panels.iter()) {
+        draw_one(area, fig)?;
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+fn draw_one<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Result<(), String> {
+    let (x0, x1) = finite_range(fig.series.iter().flat_map(|s| s.x.iter().copied()), fig.log_x);
+    let (y0, y1) = finite_range(fig.series.iter().flat_map(|s| s.y.iter().copied()), fig.log_y);
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(&fig.title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(70);
+    macro_rules! body {
+        ($chart:expr) => {{
+            let mut chart = $chart;
+            chart
+                .configure_mesh()
+                .x_desc(fig.x_label.as_str())
+                .y_desc(fig.y_label.as_str())
+                .label_style(("sans-serif", 13))
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw()
+                .map_err(|e| e.to_string())?;
+            let ok = |p: &(f64, f64)| {
+                p.0.is_finite()
+                    && p.1.is_finite()
+                    && (!fig.log_x || p.0 > 0.0)
+                    && (!fig.log_y || p.1 > 0.0)
+            };
+            let mut legend = false;
+            for (i, s) in fig.series.iter().enumerate() {
+                let c = color(i);
+                let pts: Vec<(f64, f64)> = s
+                    .x
+                    .iter()
+                    .copied()
+                    .zip(s.y.iter().copied())
+                    .filter(|p| ok(p))
+                    .collect();
+                let labelled = !s.label.is_empty();
+                legend |= labelled;
+                match s.mark {
+                    Mark::Line | Mark::LinePoints => {
+                        let anno = chart
+                            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
+                            .map_err(|e| e.to_string())?;
+                        if labelled {
+                            anno.label(s.label.as_str()).legend(move |(x, y)| {
+                                PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
+                            });
+                        }
+                        if s.mark == Mark::LinePoints {
+                            chart
+                                .draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled())))
+                                .map_err(|e| e.to_string())?;
+                        }
+                    }
+                    Mark::Points => {
+                        let anno = chart
+                            .draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled())))
+                            .map_err(|e| e.to_string())?;
+                        if labelled {
+                            anno.label(s.label.as_str())
+                                .legend(move |(x, y)| Circle::new((x + 9, y), 3, c.filled()));
+                        }
+                    }
+                    Mark::Reference => {
+                        let anno = chart
+                            .draw_series(DashedLineSeries::new(
+                                pts.clone(),
+                                6,
+                                4,
+                                BLACK.stroke_width(1),
+                            ))
+                            .map_err(|e| e.to_string())?;
+                        if labelled {
+                            anno.label(s.label.as_str()).legend(|(x, y)| {
+                                PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(1))
+                            });
+                        }
+                    }
+                }
+            }
+            if legend {
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(RGBColor(180, 180, 180))
+                    .label_font(("sans-serif", 13))
+                    .position(SeriesLabelPosition::UpperRight)
+                    .draw()
+                    .map_err(|e| e.to_string())?;
+            }
+        }};
+    }
+    match (fig.log_x, fig.log_y) {
+        (false, false) => body!(builder
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| e.to_string())?),
+        (false, true) => body!(builder
+            .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+            .map_err(|e| e.to_string())?),
+        (true, false) => body!(builder
+            .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
+            .map_err(|e| e.to_string())?),
+        (true, true) => body!(builder
+            .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+            .map_err(|e| e.to_string())?),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_png_and_svg() {
+        let tmp = tempfile::tempdir().unwrap();
+        let x: Vec<f64> = (0..50).map(|i| i as f64 * 0.1).collect();
+        let y: Vec<f64> = x.iter().map(|v| (v * 1.3).exp()).collect();
+        let fig = Figure::new("exp", "t", "y")
+            .log_y()
+            .add(Series::line("e^{1.3t}", x.clone(), y.clone()))
+            .add(Series::points("pts", x.clone(), y).with_mark(Mark::Points));
+        for name in ["a.png", "a.svg"] {
+            let p = tmp.path().join(name);
+            xy_plot(&p, &[fig.clone(), fig.clone()]).unwrap();
+            assert!(std::fs::metadata(&p).unwrap().len() > 1000);
+        }
+    }
+}

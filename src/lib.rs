@@ -1,0 +1,2 @@
+//! physlearn: simulator of physical learning networks (Temporal Contrastive Learning).
+pub mod io;
