@@ -1,2 +1,3 @@
 //! physlearn: simulator of physical learning networks (Temporal Contrastive Learning).
 pub mod io;
+pub mod physics;

@@ -5,20 +5,22 @@ mod cli;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "physlearn", version, about = "Simulator of physical learning networks (Temporal Contrastive Learning)")]
+#[command(
+    name = "physlearn",
+    version,
+    about = "Simulator of physical learning networks (Temporal Contrastive Learning)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
-enum Command {
-}
+enum Command {}
 
 fn main() {
     let cli = Cli::parse();
-    let result: Result<(), cli::Failure> = match cli.command {
-    };
+    let result: Result<(), cli::Failure> = match cli.command {};
     if let Err(f) = result {
         eprintln!("error: {:#}", f.error);
         std::process::exit(f.code);

@@ -14,13 +14,22 @@ pub struct Failure {
 
 impl Failure {
     pub fn bad_input(e: impl Into<anyhow::Error>) -> Self {
-        Failure { code: 2, error: e.into() }
+        Failure {
+            code: 2,
+            error: e.into(),
+        }
     }
     pub fn numerical(e: impl Into<anyhow::Error>) -> Self {
-        Failure { code: 3, error: e.into() }
+        Failure {
+            code: 3,
+            error: e.into(),
+        }
     }
     pub fn other(e: impl Into<anyhow::Error>) -> Self {
-        Failure { code: 1, error: e.into() }
+        Failure {
+            code: 1,
+            error: e.into(),
+        }
     }
 }
 

@@ -66,9 +66,11 @@ impl StagedDir {
     /// Move the staging directory into place.
     pub fn commit(mut self) -> Result<PathBuf, IoError> {
         if self.final_dir.exists() {
-            let old = self
-                .final_dir
-                .with_file_name(format!(".{}.old-{}", file_name(&self.final_dir), std::process::id()));
+            let old = self.final_dir.with_file_name(format!(
+                ".{}.old-{}",
+                file_name(&self.final_dir),
+                std::process::id()
+            ));
             fs::rename(&self.final_dir, &old).map_err(|e| IoError::fs(&self.final_dir, e))?;
             fs::rename(&self.staging, &self.final_dir)
                 .map_err(|e| IoError::fs(&self.final_dir, e))?;

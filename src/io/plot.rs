@@ -177,8 +177,14 @@ fn draw_panels<DB: DrawingBackend>(
 }
 
 fn draw_one<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Result<(), String> {
-    let (x0, x1) = finite_range(fig.series.iter().flat_map(|s| s.x.iter().copied()), fig.log_x);
-    let (y0, y1) = finite_range(fig.series.iter().flat_map(|s| s.y.iter().copied()), fig.log_y);
+    let (x0, x1) = finite_range(
+        fig.series.iter().flat_map(|s| s.x.iter().copied()),
+        fig.log_x,
+    );
+    let (y0, y1) = finite_range(
+        fig.series.iter().flat_map(|s| s.y.iter().copied()),
+        fig.log_y,
+    );
     let mut builder = ChartBuilder::on(area);
     builder
         .caption(&fig.title, ("sans-serif", 20))
@@ -205,13 +211,12 @@ fn draw_one<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> 
             let mut legend = false;
             for (i, s) in fig.series.iter().enumerate() {
                 let c = color(i);
-                let pts: Vec<(f64, f64)> = s
-                    .x
-                    .iter()
-                    .copied()
-                    .zip(s.y.iter().copied())
-                    .filter(|p| ok(p))
-                    .collect();
+                let pts: Vec<(f64, f64)> =
+                    s.x.iter()
+                        .copied()
+                        .zip(s.y.iter().copied())
+                        .filter(|p| ok(p))
+                        .collect();
                 let labelled = !s.label.is_empty();
                 legend |= labelled;
                 match s.mark {

@@ -1,0 +1,559 @@
+//! Element-local dynamics (an index-1 DAE written as an ODE for the element states only): at
+//! every right-hand-side evaluation the quasi-static equilibrium is solved, then
+//!
+//! ```text
+//! arm:        cap ż = c (y − z) − g_L z                 (capacitor voltage / dashpot extension)
+//! chemistry:  τ_x ẋ = s/s_ref − x − r,  τ_r ṙ = x − ε r  (integral feedback)
+//! learning:   dp/dt = π ρ N_θ(σ) F(p)                    (p = w or l; σ from the arm or x)
+//! ```
+//! Integration is segment by segment (no step crosses a drive corner) with ode_solvers' Dopri5,
+//! Dop853 or fixed-step RK4.
+
+use super::equilibrium::{drops, outputs, ArmMode, Equilibrium};
+use super::model::{ArmSignal, LearnTarget, Network, Params, SignalSource, States};
+use super::protocol::Segment;
+use super::PhysicsError;
+use nalgebra::DVector;
+use ode_solvers::dop_shared::{IntegrationError, OutputType};
+use ode_solvers::{Dop853, Dopri5, Rk4, System};
+use serde::Serialize;
+use std::cell::RefCell;
+
+/// Integration method.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Dopri5,
+    Dop853,
+    Rk4,
+}
+
+/// Integrator settings (netlist `solver`).
+#[derive(Copy, Clone, Debug, PartialEq, Serialize)]
+pub struct SolverSettings {
+    pub method: Method,
+    pub rtol: f64,
+    pub atol: f64,
+    /// Initial step (≤ 0.1 τ_k recommended; physics.md §10.1).
+    pub h_init: f64,
+    pub h_max: f64,
+    /// Step of the fixed-step RK4.
+    pub rk4_h: f64,
+    /// Step limit per segment.
+    pub max_steps: u32,
+}
+
+impl Default for SolverSettings {
+    fn default() -> Self {
+        SolverSettings {
+            method: Method::Dopri5,
+            rtol: 1e-6,
+            atol: 1e-9,
+            h_init: 0.1,
+            h_max: 3.0,
+            rk4_h: 0.5,
+            max_steps: 200_000,
+        }
+    }
+}
+
+/// Accumulated solver statistics.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SolverStats {
+    pub rhs_evals: u64,
+    pub accepted_steps: u64,
+    pub rejected_steps: u64,
+    pub factorizations: u64,
+    pub segments: u64,
+}
+
+impl std::ops::AddAssign for SolverStats {
+    fn add_assign(&mut self, o: Self) {
+        self.rhs_evals += o.rhs_evals;
+        self.accepted_steps += o.accepted_steps;
+        self.rejected_steps += o.rejected_steps;
+        self.factorizations += o.factorizations;
+        self.segments += o.segments;
+    }
+}
+
+impl std::ops::Sub for SolverStats {
+    type Output = SolverStats;
+    fn sub(self, o: Self) -> Self {
+        SolverStats {
+            rhs_evals: self.rhs_evals - o.rhs_evals,
+            accepted_steps: self.accepted_steps - o.accepted_steps,
+            rejected_steps: self.rejected_steps - o.rejected_steps,
+            factorizations: self.factorizations - o.factorizations,
+            segments: self.segments - o.segments,
+        }
+    }
+}
+
+/// Where each element's quantities live in the packed ODE state.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub z: Vec<Option<usize>>,
+    /// Index of `x`; `r` is at the next index.
+    pub chem: Vec<Option<usize>>,
+    pub w: Vec<Option<usize>>,
+    pub l: Vec<Option<usize>>,
+    pub len: usize,
+}
+
+impl Layout {
+    pub fn new(net: &Network) -> Self {
+        let n = net.n_elements();
+        let mut k = 0;
+        let mut z = vec![None; n];
+        let mut chem = vec![None; n];
+        let mut w = vec![None; n];
+        let mut l = vec![None; n];
+        for (e, el) in net.elements.iter().enumerate() {
+            if el.arm.is_some() {
+                z[e] = Some(k);
+                k += 1;
+            }
+        }
+        for (e, el) in net.elements.iter().enumerate() {
+            if el.chem.is_some() {
+                chem[e] = Some(k);
+                k += 2;
+            }
+        }
+        for (e, el) in net.elements.iter().enumerate() {
+            if el.learns_weight() {
+                w[e] = Some(k);
+                k += 1;
+            }
+        }
+        for (e, el) in net.elements.iter().enumerate() {
+            if el.learns_rest_length() {
+                l[e] = Some(k);
+                k += 1;
+            }
+        }
+        Layout {
+            z,
+            chem,
+            w,
+            l,
+            len: k,
+        }
+    }
+
+    pub fn pack(&self, p: &Params, s: &States) -> DVector<f64> {
+        let mut v = DVector::zeros(self.len);
+        for e in 0..self.z.len() {
+            if let Some(i) = self.z[e] {
+                v[i] = s.z[e];
+            }
+            if let Some(i) = self.chem[e] {
+                v[i] = s.x[e];
+                v[i + 1] = s.r[e];
+            }
+            if let Some(i) = self.w[e] {
+                v[i] = p.w[e];
+            }
+            if let Some(i) = self.l[e] {
+                v[i] = p.l[e];
+            }
+        }
+        v
+    }
+
+    /// Unpack into existing parameter/state values (non-learnable entries are left as they are).
+    pub fn unpack(&self, v: &[f64], p: &mut Params, s: &mut States) {
+        for e in 0..self.z.len() {
+            if let Some(i) = self.z[e] {
+                s.z[e] = v[i];
+            }
+            if let Some(i) = self.chem[e] {
+                s.x[e] = v[i];
+                s.r[e] = v[i + 1];
+            }
+            if let Some(i) = self.w[e] {
+                p.w[e] = v[i];
+            }
+            if let Some(i) = self.l[e] {
+                p.l[e] = v[i];
+            }
+        }
+    }
+
+    /// Which element owns packed index `i`, and what it is.
+    pub fn owner(&self, i: usize) -> Option<(usize, &'static str)> {
+        for e in 0..self.z.len() {
+            if self.z[e] == Some(i) {
+                return Some((e, "arm state z"));
+            }
+            if self.chem[e] == Some(i) {
+                return Some((e, "chemical x"));
+            }
+            if self.chem[e].map(|c| c + 1) == Some(i) {
+                return Some((e, "regulator r"));
+            }
+            if self.w[e] == Some(i) {
+                return Some((e, "weight w"));
+            }
+            if self.l[e] == Some(i) {
+                return Some((e, "rest length l"));
+            }
+        }
+        None
+    }
+}
+
+/// Scratch of one right-hand side.
+#[derive(Clone, Debug)]
+struct Scratch {
+    eq: Equilibrium,
+    params: Params,
+    states: States,
+    y: Vec<f64>,
+    xd: Vec<f64>,
+    targets: Vec<f64>,
+    error: Option<PhysicsError>,
+    rhs_evals: u64,
+}
+
+/// The coupled network + element ODE system.
+pub struct Dynamics<'a> {
+    pub net: &'a Network,
+    pub layout: Layout,
+    scratch: RefCell<Scratch>,
+    pub settings: SolverSettings,
+    pub stats: SolverStats,
+}
+
+/// Snapshot of the network at one time (for time series).
+#[derive(Clone, Debug, Serialize)]
+pub struct Sample {
+    pub t: f64,
+    pub beta: f64,
+    pub outputs: Vec<f64>,
+    pub y: Vec<f64>,
+    pub state: Vec<f64>,
+}
+
+impl<'a> Dynamics<'a> {
+    pub fn new(net: &'a Network, settings: SolverSettings) -> Result<Self, PhysicsError> {
+        let eq = Equilibrium::new(net)?;
+        let n = net.n_elements();
+        Ok(Dynamics {
+            net,
+            layout: Layout::new(net),
+            scratch: RefCell::new(Scratch {
+                eq,
+                params: net.initial_params(),
+                states: States::zeros(n),
+                y: vec![0.0; n],
+                xd: vec![0.0; net.dirichlet_dofs.len()],
+                targets: vec![0.0; net.outputs.len()],
+                error: None,
+                rhs_evals: 0,
+            }),
+            settings,
+            stats: SolverStats::default(),
+        })
+    }
+
+    /// Boundary values at time t in a segment.
+    fn boundary(&self, seg: &Segment, t: f64, xd: &mut [f64], targets: &mut [f64]) {
+        let s = seg.frac(t);
+        let a = &self.net.examples[seg.from];
+        let b = &self.net.examples[seg.to];
+        let mut tmp = vec![0.0; xd.len()];
+        for k in 0..tmp.len() {
+            tmp[k] = a.xd[k] + (b.xd[k] - a.xd[k]) * s;
+        }
+        self.net.dirichlet_at(t, &tmp, xd);
+        for k in 0..targets.len() {
+            targets[k] = a.targets[k] + (b.targets[k] - a.targets[k]) * s;
+        }
+    }
+
+    /// Evaluate the right-hand side. On a physics failure, fills `dy` with NaN and records the
+    /// error (the integrator is then stopped by `solout`).
+    pub fn rhs(&self, seg: &Segment, t: f64, v: &[f64], dv: &mut [f64]) {
+        let mut guard = self.scratch.borrow_mut();
+        let sc = &mut *guard;
+        sc.rhs_evals += 1;
+        self.layout.unpack(v, &mut sc.params, &mut sc.states);
+        let beta = seg.beta(t);
+        self.boundary(seg, t, &mut sc.xd, &mut sc.targets);
+        let net = self.net;
+        let x = match sc.eq.solve(
+            net,
+            &sc.params.w,
+            &sc.params.l,
+            ArmMode::Dynamic(&sc.states.z),
+            beta,
+            &sc.xd,
+            &sc.targets,
+        ) {
+            Ok(x) => x,
+            Err(e) => {
+                if sc.error.is_none() {
+                    sc.error = Some(e.at_time(t));
+                }
+                dv.iter_mut().for_each(|d| *d = f64::NAN);
+                return;
+            }
+        };
+        drops(net, x, &mut sc.y);
+        let (p, s, y) = (&sc.params, &sc.states, &sc.y);
+        for (e, el) in net.elements.iter().enumerate() {
+            let w = p.w[e];
+            if let (Some(i), Some(arm)) = (self.layout.z[e], &el.arm) {
+                let c = el.arm_g(w);
+                dv[i] = (c * (y[e] - s.z[e]) - arm.g_leak * s.z[e]) / arm.cap;
+            }
+            if let (Some(i), Some(ch)) = (self.layout.chem[e], &el.chem) {
+                let sig = el.chem_input(ch.signal, y[e], w, p.l[e]) / ch.s_ref;
+                dv[i] = (sig - s.x[e] - s.r[e]) / ch.tau_x;
+                dv[i + 1] = (s.x[e] - ch.eps * s.r[e]) / ch.tau_r;
+            }
+            for chn in &el.channels {
+                let sigma = match chn.source {
+                    SignalSource::Arm(kind) => {
+                        let z = s.z[e];
+                        let u = y[e] - z;
+                        match kind {
+                            ArmSignal::Energy => 2.0 * z * u,
+                            ArmSignal::Abs => z.signum() * u,
+                            ArmSignal::Polar => u,
+                            ArmSignal::Tension => el.w_eff(w) * u,
+                        }
+                    }
+                    SignalSource::Chem(_) => s.x[e],
+                };
+                let rate = chn.polarity * chn.rho * chn.nonlinearity.apply(sigma, chn.theta);
+                match chn.target {
+                    LearnTarget::Weight => {
+                        if let Some(i) = self.layout.w[e] {
+                            dv[i] = el.bounds.window(w, rate);
+                        }
+                    }
+                    LearnTarget::RestLength => {
+                        if let Some(i) = self.layout.l[e] {
+                            dv[i] = rate;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(i) = dv.iter().position(|d| !d.is_finite()) {
+            if sc.error.is_none() {
+                let (e, what) = self.layout.owner(i).unwrap_or((0, "state"));
+                sc.error = Some(PhysicsError::NonFinite {
+                    element: net.elements[e].name.clone(),
+                    what: what.to_string(),
+                    time: t,
+                });
+            }
+        }
+    }
+
+    /// Observe outputs and drops at a packed state (one extra solve).
+    pub fn observe(&self, seg: &Segment, t: f64, v: &[f64]) -> Result<Sample, PhysicsError> {
+        let mut guard = self.scratch.borrow_mut();
+        let sc = &mut *guard;
+        self.layout.unpack(v, &mut sc.params, &mut sc.states);
+        let beta = seg.beta(t);
+        self.boundary(seg, t, &mut sc.xd, &mut sc.targets);
+        let x = sc
+            .eq
+            .solve(
+                self.net,
+                &sc.params.w,
+                &sc.params.l,
+                ArmMode::Dynamic(&sc.states.z),
+                beta,
+                &sc.xd,
+                &sc.targets,
+            )
+            .map_err(|e| e.at_time(t))?
+            .to_vec();
+        let mut y = vec![0.0; self.net.n_elements()];
+        drops(self.net, &x, &mut y);
+        Ok(Sample {
+            t,
+            beta,
+            outputs: outputs(self.net, &x),
+            y,
+            state: v.to_vec(),
+        })
+    }
+
+    /// The worst element at a state: the one with the largest |derivative| relative to its
+    /// value scale (for failure messages).
+    fn worst_element(&self, seg: &Segment, t: f64, v: &[f64]) -> String {
+        let mut dv = vec![0.0; v.len()];
+        self.rhs(seg, t, v, &mut dv);
+        let mut best: Option<(usize, f64)> = None;
+        for i in 0..v.len() {
+            let score = if dv[i].is_finite() && v[i].is_finite() {
+                dv[i].abs() / (v[i].abs() + 1e-3)
+            } else {
+                f64::INFINITY
+            };
+            if best.is_none_or(|(_, b)| score > b) {
+                best = Some((i, score));
+            }
+        }
+        match best.and_then(|(i, _)| self.layout.owner(i)) {
+            Some((e, what)) => format!("element '{}' ({what})", self.net.elements[e].name),
+            None => "unknown element".to_string(),
+        }
+    }
+
+    /// Integrate one segment from packed state `v0`; returns the accepted (t, state) points.
+    pub fn integrate_segment(
+        &mut self,
+        seg: &Segment,
+        v0: DVector<f64>,
+    ) -> Result<(Vec<f64>, Vec<DVector<f64>>), PhysicsError> {
+        {
+            let mut sc = self.scratch.borrow_mut();
+            sc.error = None;
+            sc.rhs_evals = 0;
+        }
+        let len = seg.t1 - seg.t0;
+        if len <= 0.0 {
+            return Ok((vec![seg.t0], vec![v0]));
+        }
+        let fac0 = self.scratch.borrow().eq.solver_stats().0;
+        let sys = SegSys { dyn_: self, seg };
+        let s = &self.settings;
+        let h_max = s.h_max.min(len);
+        let h0 = s.h_init.min(len);
+        let (result, ts, ys) = match s.method {
+            Method::Dopri5 => {
+                let mut st = Dopri5::from_param(
+                    sys,
+                    seg.t0,
+                    seg.t1,
+                    len,
+                    v0,
+                    s.rtol,
+                    s.atol,
+                    0.9,
+                    0.04,
+                    0.2,
+                    10.0,
+                    h_max,
+                    h0,
+                    s.max_steps,
+                    1000,
+                    OutputType::Sparse,
+                );
+                let r = st.integrate();
+                (r, st.x_out().clone(), st.y_out().clone())
+            }
+            Method::Dop853 => {
+                let mut st = Dop853::from_param(
+                    sys,
+                    seg.t0,
+                    seg.t1,
+                    len,
+                    v0,
+                    s.rtol,
+                    s.atol,
+                    0.9,
+                    0.0,
+                    0.333,
+                    6.0,
+                    h_max,
+                    h0,
+                    s.max_steps,
+                    1000,
+                    OutputType::Sparse,
+                );
+                let r = st.integrate();
+                (r, st.x_out().clone(), st.y_out().clone())
+            }
+            Method::Rk4 => {
+                let n = (len / s.rk4_h).ceil().max(1.0);
+                let mut st = Rk4::new(sys, seg.t0, v0, seg.t1, len / n);
+                let r = st.integrate();
+                (r, st.x_out().clone(), st.y_out().clone())
+            }
+        };
+        let (rhs_evals, fac1, err) = {
+            let sc = self.scratch.borrow();
+            (sc.rhs_evals, sc.eq.solver_stats().0, sc.error.clone())
+        };
+        self.stats.rhs_evals += rhs_evals;
+        self.stats.factorizations += fac1 - fac0;
+        self.stats.segments += 1;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        match result {
+            Ok(stats) => {
+                self.stats.accepted_steps += stats.accepted_steps as u64;
+                self.stats.rejected_steps += stats.rejected_steps as u64;
+                if let Some(last) = ys.last() {
+                    if let Some(i) = last.iter().position(|v| !v.is_finite()) {
+                        let (e, what) = self.layout.owner(i).unwrap_or((0, "state"));
+                        return Err(PhysicsError::NonFinite {
+                            element: self.net.elements[e].name.clone(),
+                            what: what.to_string(),
+                            time: ts.last().copied().unwrap_or(seg.t1),
+                        });
+                    }
+                }
+                let reached = ts.last().copied().unwrap_or(seg.t0);
+                if (reached - seg.t1).abs() > 1e-9 * seg.t1.abs().max(1.0) {
+                    let worst = ys
+                        .last()
+                        .map(|v| self.worst_element(seg, reached, v.as_slice()))
+                        .unwrap_or_default();
+                    return Err(PhysicsError::Integration {
+                        reason: "integration stopped before the end of the segment".into(),
+                        time: reached,
+                        worst,
+                    });
+                }
+                Ok((ts, ys))
+            }
+            Err(ie) => {
+                let (reason, time) = match ie {
+                    IntegrationError::MaxNumStepReached { x, n_step } => {
+                        (format!("step limit reached ({n_step} steps)"), x)
+                    }
+                    IntegrationError::StepSizeUnderflow { x } => ("step size underflow".into(), x),
+                    IntegrationError::StiffnessDetected { x } => (
+                        "stiffness detected (use an implicit method or relax the protocol)".into(),
+                        x,
+                    ),
+                };
+                let worst = ys
+                    .last()
+                    .map(|v| self.worst_element(seg, time, v.as_slice()))
+                    .unwrap_or_default();
+                Err(PhysicsError::Integration {
+                    reason,
+                    time,
+                    worst,
+                })
+            }
+        }
+    }
+}
+
+struct SegSys<'s, 'a> {
+    dyn_: &'s Dynamics<'a>,
+    seg: &'s Segment,
+}
+
+impl System<f64, DVector<f64>> for SegSys<'_, '_> {
+    fn system(&self, t: f64, y: &DVector<f64>, dy: &mut DVector<f64>) {
+        self.dyn_.rhs(self.seg, t, y.as_slice(), dy.as_mut_slice());
+    }
+
+    fn solout(&mut self, _t: f64, _y: &DVector<f64>, _dy: &DVector<f64>) -> bool {
+        self.dyn_.scratch.borrow().error.is_some()
+    }
+}

@@ -1,0 +1,213 @@
+//! Running a protocol: cycle after cycle of the sawtooth (and input switches), or a hold,
+//! keeping parameters and states between cycles, with per-cycle records.
+
+use super::dynamics::{Dynamics, Sample, SolverSettings, SolverStats};
+use super::equilibrium::Equilibrium;
+use super::model::{Network, Params, States};
+use super::protocol::{split_at, BetaRamp, Sawtooth, Segment, SegmentKind, SwitchMode};
+use super::statics::{initial_states, mean_cost, solve_static};
+use super::PhysicsError;
+use serde::Serialize;
+
+/// Per-cycle record.
+#[derive(Clone, Debug, Serialize)]
+pub struct CycleRecord {
+    pub cycle: usize,
+    pub example: usize,
+    pub beta_max: f64,
+    pub t_start: f64,
+    pub t_end: f64,
+    pub w_start: Vec<f64>,
+    pub w_end: Vec<f64>,
+    pub l_start: Vec<f64>,
+    pub l_end: Vec<f64>,
+    /// Mean free-state cost over the examples at the start of the cycle.
+    pub cost_start: f64,
+    pub stats: SolverStats,
+    pub wall_seconds: f64,
+}
+
+impl CycleRecord {
+    pub fn dw(&self) -> Vec<f64> {
+        self.w_end
+            .iter()
+            .zip(&self.w_start)
+            .map(|(a, b)| a - b)
+            .collect()
+    }
+    pub fn dl(&self) -> Vec<f64> {
+        self.l_end
+            .iter()
+            .zip(&self.l_start)
+            .map(|(a, b)| a - b)
+            .collect()
+    }
+}
+
+/// Time-series sampling options.
+#[derive(Copy, Clone, Debug)]
+pub struct Sampling {
+    /// Keep at most this many points per segment (0: none).
+    pub per_segment: usize,
+}
+
+/// State of a running simulation.
+pub struct Runner<'a> {
+    pub dynamics: Dynamics<'a>,
+    pub params: Params,
+    pub states: States,
+    pub t: f64,
+    pub cycle: usize,
+    /// Extra integration breakpoints (source waveform corners).
+    breaks: Vec<f64>,
+    eq: Equilibrium,
+    /// Whether the initial states came from a DC solve (false: uncharged arms because the
+    /// network has no DC path).
+    pub initialised_at_dc: bool,
+    pub samples: Vec<Sample>,
+}
+
+impl<'a> Runner<'a> {
+    /// Start at `params` with the filter states at the free DC equilibrium of example 0 (or
+    /// uncharged when the DC problem is singular, e.g. paper-literal series networks).
+    pub fn new(
+        net: &'a Network,
+        settings: SolverSettings,
+        params: Params,
+    ) -> Result<Self, PhysicsError> {
+        let dynamics = Dynamics::new(net, settings)?;
+        let mut eq = Equilibrium::new(net)?;
+        let (states, at_dc) = match net.examples.first() {
+            Some(ex) => match solve_static(net, &mut eq, &params, 0.0, ex) {
+                Ok(free) => (initial_states(net, &params, &free), true),
+                Err(PhysicsError::Singular { .. }) if net.has_no_dc_elements() => {
+                    (States::zeros(net.n_elements()), false)
+                }
+                Err(e) => return Err(e),
+            },
+            None => (States::zeros(net.n_elements()), false),
+        };
+        let mut breaks: Vec<f64> = net
+            .waveforms
+            .iter()
+            .flatten()
+            .flat_map(|w| w.breakpoints())
+            .collect();
+        breaks.sort_by(|a, b| a.total_cmp(b));
+        Ok(Runner {
+            dynamics,
+            params,
+            states,
+            t: 0.0,
+            cycle: 0,
+            breaks,
+            eq,
+            initialised_at_dc: at_dc,
+            samples: Vec::new(),
+        })
+    }
+
+    pub fn net(&self) -> &'a Network {
+        self.dynamics.net
+    }
+
+    /// Mean free-state cost at the current parameters (NaN when the DC problem is singular).
+    pub fn cost(&mut self) -> f64 {
+        let net = self.dynamics.net;
+        mean_cost(net, &mut self.eq, &self.params).unwrap_or(f64::NAN)
+    }
+
+    /// Reset every filter state to the free DC state of example `ex` (NON-PHYSICAL).
+    pub fn reset_filters(&mut self, ex: usize) -> Result<(), PhysicsError> {
+        let net = self.dynamics.net;
+        let free = solve_static(net, &mut self.eq, &self.params, 0.0, &net.examples[ex])?;
+        self.states = initial_states(net, &self.params, &free);
+        Ok(())
+    }
+
+    /// Integrate a list of segments.
+    pub fn run_segments(
+        &mut self,
+        segs: &[Segment],
+        sampling: Sampling,
+    ) -> Result<(), PhysicsError> {
+        let segs = split_at(segs.to_vec(), &self.breaks);
+        let mut v = self.dynamics.layout.pack(&self.params, &self.states);
+        for seg in &segs {
+            let (ts, ys) = self.dynamics.integrate_segment(seg, v)?;
+            if sampling.per_segment > 0 {
+                let stride = ts.len().div_ceil(sampling.per_segment).max(1);
+                for (i, (t, y)) in ts.iter().zip(&ys).enumerate() {
+                    if i % stride == 0 || i + 1 == ts.len() {
+                        self.samples
+                            .push(self.dynamics.observe(seg, *t, y.as_slice())?);
+                    }
+                }
+            }
+            v = match ys.last() {
+                Some(last) => last.clone(),
+                None => return Err(PhysicsError::Invalid("integrator returned no state".into())),
+            };
+            self.t = seg.t1;
+        }
+        self.dynamics
+            .layout
+            .unpack(v.as_slice(), &mut self.params, &mut self.states);
+        Ok(())
+    }
+
+    /// Run one sawtooth cycle at nudge amplitude `beta_max`.
+    pub fn run_cycle(
+        &mut self,
+        saw: &Sawtooth,
+        beta_max: f64,
+        sampling: Sampling,
+    ) -> Result<CycleRecord, PhysicsError> {
+        let start = std::time::Instant::now();
+        let net = self.dynamics.net;
+        let n_ex = net.examples.len();
+        let ex = if n_ex == 0 { 0 } else { self.cycle % n_ex };
+        if n_ex > 1 && saw.switch_mode == SwitchMode::ResetIdealized {
+            self.reset_filters(ex)?;
+        }
+        let cost_start = self.cost();
+        let stats0 = self.dynamics.stats;
+        let (w_start, l_start, t_start) = (self.params.w.clone(), self.params.l.clone(), self.t);
+        let segs = saw.cycle_segments(self.cycle, self.t, beta_max, n_ex);
+        self.run_segments(&segs, sampling)?;
+        let rec = CycleRecord {
+            cycle: self.cycle,
+            example: ex,
+            beta_max,
+            t_start,
+            t_end: self.t,
+            w_start,
+            w_end: self.params.w.clone(),
+            l_start,
+            l_end: self.params.l.clone(),
+            cost_start,
+            stats: self.dynamics.stats - stats0,
+            wall_seconds: start.elapsed().as_secs_f64(),
+        };
+        self.cycle += 1;
+        Ok(rec)
+    }
+
+    /// Hold β constant for `duration` with example 0's inputs.
+    pub fn run_hold(
+        &mut self,
+        beta: f64,
+        duration: f64,
+        sampling: Sampling,
+    ) -> Result<(), PhysicsError> {
+        let seg = Segment {
+            t0: self.t,
+            t1: self.t + duration,
+            kind: SegmentKind::Hold,
+            beta: BetaRamp::Const(beta),
+            from: 0,
+            to: 0,
+        };
+        self.run_segments(&[seg], sampling)
+    }
+}
