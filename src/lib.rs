@@ -1,3 +1,6 @@
 //! physlearn: simulator of physical learning networks (Temporal Contrastive Learning).
+pub mod generate;
 pub mod io;
+pub mod netlist;
 pub mod physics;
+pub mod sim;

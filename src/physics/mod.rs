@@ -6,6 +6,7 @@
 //! capacitor voltages / dashpot extensions `z`, chemical levels `x, r`) and the learnable
 //! parameters (`w`, `l`) obey ODEs driven by the edge drops `y = Q x`.
 
+pub mod diagnostics;
 pub mod dynamics;
 pub mod equilibrium;
 pub mod linsolve;

@@ -80,6 +80,8 @@ pub enum Protocol {
     Hold {
         beta: f64,
         duration: f64,
+        /// Start with every arm/chemical state at 0 (uncharged) instead of the free DC state.
+        from_rest: bool,
     },
 }
 

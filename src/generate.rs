@@ -1,0 +1,435 @@
+//! Seeded generators of the canonical netlists (physics.md §7) and the small per-family
+//! examples shipped in `netlists/`. `physlearn generate <name>` writes them; the shipped files
+//! are exactly these outputs, so they can be rebuilt.
+//!
+//! Random draws use ChaCha8 seeded with the seeds of physics.md §7 (the *values* therefore
+//! differ from the Python prototype's NumPy draws; edge counts are reported in `meta`).
+
+use crate::netlist::{self, NetlistError};
+use crate::physics::equilibrium::Equilibrium;
+use crate::physics::statics::solve_static;
+use crate::physics::PhysicsError;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+
+/// Errors of the generators.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("generated netlist is invalid: {0}")]
+    Netlist(#[from] NetlistError),
+    #[error("teacher solve failed: {0}")]
+    Physics(#[from] PhysicsError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Names accepted by [`by_name`].
+pub const NAMES: &[&str] = &[
+    "t1_flow_allostery",
+    "t2_flow_regression",
+    "t3_elastic_allostery",
+    "mechanochemical_t1",
+    "series_edge",
+    "maxwell_edge",
+];
+
+/// Build a named netlist.
+pub fn by_name(name: &str) -> Result<Value, GenerateError> {
+    match name {
+        "t1_flow_allostery" => t1_flow_allostery(FlowElement::Shunted),
+        "mechanochemical_t1" => t1_flow_allostery(FlowElement::Mechanochemical),
+        "t2_flow_regression" => t2_flow_regression(),
+        "t3_elastic_allostery" => t3_elastic_allostery(),
+        "series_edge" => Ok(series_edge()),
+        "maxwell_edge" => Ok(maxwell_edge()),
+        other => Err(GenerateError::Invalid(format!(
+            "unknown netlist \"{other}\" (expected one of: {})",
+            NAMES.join(", ")
+        ))),
+    }
+}
+
+/// Delaunay edges (i < j, sorted) of a point set.
+pub fn delaunay_edges(pts: &[[f64; 2]]) -> Vec<(usize, usize)> {
+    let p: Vec<delaunator::Point> = pts
+        .iter()
+        .map(|q| delaunator::Point { x: q[0], y: q[1] })
+        .collect();
+    let tri = delaunator::triangulate(&p);
+    let mut edges = Vec::new();
+    for t in tri.triangles.chunks(3) {
+        for (a, b) in [(t[0], t[1]), (t[1], t[2]), (t[2], t[0])] {
+            edges.push((a.min(b), a.max(b)));
+        }
+    }
+    edges.sort_unstable();
+    edges.dedup();
+    edges
+}
+
+fn nearest(pts: &[[f64; 2]], x: f64, y: f64, exclude: &[usize]) -> usize {
+    let mut best = (0, f64::INFINITY);
+    for (i, p) in pts.iter().enumerate() {
+        if exclude.contains(&i) {
+            continue;
+        }
+        let d = (p[0] - x).powi(2) + (p[1] - y).powi(2);
+        if d < best.1 {
+            best = (i, d);
+        }
+    }
+    best.0
+}
+
+/// Free-state outputs of a netlist (teacher targets).
+fn teacher_outputs(v: &Value) -> Result<Vec<Vec<f64>>, GenerateError> {
+    let nl = netlist::from_value(v)?;
+    let net = &nl.network;
+    let mut eq = Equilibrium::new(net)?;
+    let p = net.initial_params();
+    let mut out = Vec::new();
+    for ex in &net.examples {
+        out.push(solve_static(net, &mut eq, &p, 0.0, ex)?.o);
+    }
+    Ok(out)
+}
+
+#[derive(Copy, Clone, PartialEq)]
+enum FlowElement {
+    Shunted,
+    Mechanochemical,
+}
+
+struct FlowGraph {
+    pts: Vec<[f64; 2]>,
+    edges: Vec<(usize, usize)>,
+}
+
+fn random_flow_graph(n: usize, seed: u64) -> FlowGraph {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let pts: Vec<[f64; 2]> = (0..n)
+        .map(|_| [rng.random::<f64>(), rng.random::<f64>()])
+        .collect();
+    let edges = delaunay_edges(&pts);
+    FlowGraph { pts, edges }
+}
+
+fn nodes_json(pts: &[[f64; 2]]) -> Value {
+    Value::Array(
+        pts.iter()
+            .enumerate()
+            .map(|(i, p)| json!({"id": format!("n{i}"), "pos": [round6(p[0]), round6(p[1])]}))
+            .collect(),
+    )
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+fn element_json(
+    kind: FlowElement,
+    e: usize,
+    (i, j): (usize, usize),
+    w: f64,
+    extra: &Value,
+) -> Value {
+    let mut o = match kind {
+        FlowElement::Shunted => json!({
+            "id": format!("e{e}"), "type": "nanofluidic_cm", "topology": "shunted",
+            "nodes": [format!("n{i}"), format!("n{j}")], "w": w,
+        }),
+        FlowElement::Mechanochemical => json!({
+            "id": format!("e{e}"), "type": "mechanochemical",
+            "nodes": [format!("n{i}"), format!("n{j}")], "w": w,
+        }),
+    };
+    if let (Some(m), Some(x)) = (o.as_object_mut(), extra.as_object()) {
+        for (k, v) in x {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+    o
+}
+
+/// T1 flow allostery (physics.md §7.1): 40 random points (seed 1), Delaunay edges, source near
+/// (0, 0.5) at V = 1, ground near (1, 0.5), 3 outputs; teacher `w*` log-uniform in [0.2, 5]
+/// (seed 101) gives the targets; student `w0 ~ U[0.5, 1.5]` (seed 102).
+fn t1_flow_allostery(kind: FlowElement) -> Result<Value, GenerateError> {
+    let g = random_flow_graph(40, 1);
+    let src = nearest(&g.pts, 0.0, 0.5, &[]);
+    let gnd = nearest(&g.pts, 1.0, 0.5, &[src]);
+    let mut orng = ChaCha8Rng::seed_from_u64(11);
+    let mut outs: Vec<usize> = Vec::new();
+    while outs.len() < 3 {
+        let k = orng.random_range(0..g.pts.len());
+        if k != src && k != gnd && !outs.contains(&k) {
+            outs.push(k);
+        }
+    }
+    let mut trng = ChaCha8Rng::seed_from_u64(101);
+    let teacher: Vec<f64> = g
+        .edges
+        .iter()
+        .map(|_| (0.2f64.ln() + trng.random::<f64>() * (5.0f64.ln() - 0.2f64.ln())).exp())
+        .collect();
+    let mut srng = ChaCha8Rng::seed_from_u64(102);
+    let student: Vec<f64> = g.edges.iter().map(|_| 0.5 + srng.random::<f64>()).collect();
+    let boundary = json!({
+        "sources": [{"node": format!("n{src}"), "value": 1.0}, {"node": format!("n{gnd}"), "value": 0.0}],
+        "outputs": outs.iter().enumerate().map(|(k, o)| json!({"id": format!("o{k}"), "kind": "node", "node": format!("n{o}")})).collect::<Vec<_>>(),
+    });
+    let build = |w: &[f64], extra: &Value| -> Value {
+        json!({
+            "schema": "physlearn-netlist/1",
+            "physics": "flow",
+            "nodes": nodes_json(&g.pts),
+            "elements": g.edges.iter().enumerate().map(|(e, &ij)| element_json(kind, e, ij, round6(w[e]), extra)).collect::<Vec<_>>(),
+            "boundary": boundary,
+        })
+    };
+    let teacher_v = build(&teacher, &json!({}));
+    let targets = teacher_outputs(&teacher_v)?;
+    let target_obj: serde_json::Map<String, Value> = targets[0]
+        .iter()
+        .enumerate()
+        .map(|(k, t)| (format!("o{k}"), json!(round6(*t))))
+        .collect();
+    let (extra, name, note) = match kind {
+        FlowElement::Shunted => (
+            json!({"arm": {"C": 0.05, "g_s": 0.05}, "signal": "energy", "update": {"rho": 10.0, "theta": "auto", "polarity": 1}}),
+            "t1_flow_allostery",
+            "shunted capacitor-memristor, energy signal, Hebbian + fast_fall, alpha = 2 beta rho tau_k = 10",
+        ),
+        FlowElement::Mechanochemical => {
+            // s_ref = max free-state y^2 of the student; rho from alpha = 2 beta rho tau_r / s_ref = 10.
+            let probe = build(&student, &json!({}));
+            let nl = netlist::from_value(&probe)?;
+            let net = &nl.network;
+            let mut eq = Equilibrium::new(net)?;
+            let free = solve_static(net, &mut eq, &net.initial_params(), 0.0, &net.examples[0])?;
+            let s_ref = free.y.iter().map(|y| y * y).fold(0.0, f64::max);
+            let rho = 10.0 * s_ref / (2.0 * 0.5 * 1.0);
+            (
+                json!({"signal": "drop2", "feedback": {"tau_x": 0.25, "tau_r": 1.0, "eps": 0.0, "s_ref": round6(s_ref), "c0": 1.0},
+                       "update": {"rho": round6(rho), "theta": "auto", "polarity": 1}}),
+                "mechanochemical_t1",
+                "integral-feedback chemistry (tau_x 0.25, tau_r 1, eps 0) driven by drop^2, alpha = 2 beta rho tau_r / s_ref = 10",
+            )
+        }
+    };
+    let mut v = build(&student, &extra);
+    if let Some(m) = v.as_object_mut() {
+        m.insert(
+            "task".into(),
+            json!({"examples": [{"targets": target_obj}]}),
+        );
+        m.insert(
+            "protocol".into(),
+            json!({"kind": "sawtooth", "beta_max": 0.5, "tau_fast": 10.0, "tau_slow": 300.0,
+                   "direction": "fast_fall", "ramp_shape": "linear_beta", "cycles": 1}),
+        );
+        m.insert("theta_auto".into(), json!({"c": 3.0}));
+        m.insert(
+            "solver".into(),
+            json!({"method": "dopri5", "rtol": 1e-6, "atol": 1e-9, "h_init": 0.1, "h_max": 3.0}),
+        );
+        m.insert(
+            "meta".into(),
+            json!({"generator": format!("physlearn generate {name}"), "task": "T1 flow allostery (physics.md 7.1)",
+                   "seeds": {"points": 1, "outputs": 11, "teacher": 101, "student": 102},
+                   "n_nodes": g.pts.len(), "n_edges": g.edges.len(), "note": note}),
+        );
+    }
+    Ok(v)
+}
+
+/// T2 multi-example flow regression (physics.md §7.2): the T1 graph with two input sources and a
+/// ground, two outputs, four examples with inputs U[0.2, 1] (seed 202), teacher targets.
+fn t2_flow_regression() -> Result<Value, GenerateError> {
+    let g = random_flow_graph(40, 1);
+    let s1 = nearest(&g.pts, 0.0, 0.25, &[]);
+    let s2 = nearest(&g.pts, 0.0, 0.75, &[s1]);
+    let gnd = nearest(&g.pts, 1.0, 0.5, &[s1, s2]);
+    let o1 = nearest(&g.pts, 0.7, 0.2, &[s1, s2, gnd]);
+    let o2 = nearest(&g.pts, 0.7, 0.8, &[s1, s2, gnd, o1]);
+    let mut trng = ChaCha8Rng::seed_from_u64(201);
+    let teacher: Vec<f64> = g
+        .edges
+        .iter()
+        .map(|_| (0.2f64.ln() + trng.random::<f64>() * (5.0f64.ln() - 0.2f64.ln())).exp())
+        .collect();
+    let mut srng = ChaCha8Rng::seed_from_u64(102);
+    let student: Vec<f64> = g.edges.iter().map(|_| 0.5 + srng.random::<f64>()).collect();
+    let mut xrng = ChaCha8Rng::seed_from_u64(202);
+    let inputs: Vec<(f64, f64)> = (0..4)
+        .map(|_| {
+            (
+                round6(0.2 + 0.8 * xrng.random::<f64>()),
+                round6(0.2 + 0.8 * xrng.random::<f64>()),
+            )
+        })
+        .collect();
+    let examples_in: Vec<Value> = inputs
+        .iter()
+        .map(|(a, b)| json!({"sources": {format!("n{s1}"): a, format!("n{s2}"): b}, "targets": {"o0": 0.0, "o1": 0.0}}))
+        .collect();
+    let build = |w: &[f64], examples: Vec<Value>| -> Value {
+        json!({
+            "schema": "physlearn-netlist/1",
+            "physics": "flow",
+            "nodes": nodes_json(&g.pts),
+            "elements": g.edges.iter().enumerate().map(|(e, &ij)| element_json(FlowElement::Shunted, e, ij, round6(w[e]),
+                &json!({"arm": {"C": 0.05, "g_s": 0.05}, "signal": "energy", "update": {"rho": 10.0, "theta": "auto", "polarity": 1}}))).collect::<Vec<_>>(),
+            "boundary": {
+                "sources": [{"node": format!("n{s1}"), "value": 1.0}, {"node": format!("n{s2}"), "value": 1.0}, {"node": format!("n{gnd}"), "value": 0.0}],
+                "outputs": [{"id": "o0", "kind": "node", "node": format!("n{o1}")}, {"id": "o1", "kind": "node", "node": format!("n{o2}")}],
+            },
+            "task": {"examples": examples},
+        })
+    };
+    let targets = teacher_outputs(&build(&teacher, examples_in))?;
+    let examples: Vec<Value> = inputs
+        .iter()
+        .zip(&targets)
+        .map(|((a, b), t)| json!({"sources": {format!("n{s1}"): a, format!("n{s2}"): b}, "targets": {"o0": round6(t[0]), "o1": round6(t[1])}}))
+        .collect();
+    let mut v = build(&student, examples);
+    if let Some(m) = v.as_object_mut() {
+        m.insert(
+            "protocol".into(),
+            json!({"kind": "sawtooth", "beta_max": 0.5, "tau_fast": 10.0, "tau_slow": 300.0, "direction": "fast_fall",
+                   "switch": {"mode": "slow_ramp", "tau_switch": "auto", "safety": 1.5}, "cycles": 4}),
+        );
+        m.insert(
+            "meta".into(),
+            json!({"generator": "physlearn generate t2_flow_regression", "task": "T2 multi-example flow regression (physics.md 7.2)",
+                   "seeds": {"points": 1, "teacher": 201, "student": 102, "inputs": 202}, "n_edges": g.edges.len()}),
+        );
+    }
+    Ok(v)
+}
+
+/// T3 elastic allostery with SLS bonds (physics.md §7.3): 6×6 jittered triangular lattice (seed
+/// 3, jitter 0.3), Delaunay bonds shorter than 1.6; the input pair near (x_min, y_mid ± 1) is
+/// pulled apart by 1 (pinned), the output pair near (x_max, y_mid ± 1) targets extension +0.05.
+fn t3_elastic_allostery() -> Result<Value, GenerateError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut pts = Vec::new();
+    let h = 3f64.sqrt() / 2.0;
+    for r in 0..6 {
+        for c in 0..6 {
+            let x = c as f64 + if r % 2 == 1 { 0.5 } else { 0.0 };
+            let y = r as f64 * h;
+            let jx = (rng.random::<f64>() - 0.5) * 0.3;
+            let jy = (rng.random::<f64>() - 0.5) * 0.3;
+            pts.push([x + jx, y + jy]);
+        }
+    }
+    let edges: Vec<(usize, usize)> = delaunay_edges(&pts)
+        .into_iter()
+        .filter(|&(i, j)| {
+            ((pts[i][0] - pts[j][0]).powi(2) + (pts[i][1] - pts[j][1]).powi(2)).sqrt() < 1.6
+        })
+        .collect();
+    let xmin = pts.iter().map(|p| p[0]).fold(f64::INFINITY, f64::min);
+    let xmax = pts.iter().map(|p| p[0]).fold(f64::NEG_INFINITY, f64::max);
+    let ymid = 0.5
+        * (pts.iter().map(|p| p[1]).fold(f64::INFINITY, f64::min)
+            + pts.iter().map(|p| p[1]).fold(f64::NEG_INFINITY, f64::max));
+    let a = nearest(&pts, xmin, ymid - 1.0, &[]);
+    let b = nearest(&pts, xmin, ymid + 1.0, &[a]);
+    let c = nearest(&pts, xmax, ymid - 1.0, &[a, b]);
+    let d = nearest(&pts, xmax, ymid + 1.0, &[a, b, c]);
+    // Pull the input pair apart by 1 along its axis.
+    let (dx, dy) = (pts[b][0] - pts[a][0], pts[b][1] - pts[a][1]);
+    let len = (dx * dx + dy * dy).sqrt();
+    let (nx, ny) = (dx / len, dy / len);
+    let elements: Vec<Value> = edges
+        .iter()
+        .enumerate()
+        .map(|(e, &(i, j))| {
+            json!({"id": format!("b{e}"), "type": "sls", "nodes": [format!("n{i}"), format!("n{j}")], "k": 1.0,
+                   "learn": "stiffness", "arm": {"k_m": 0.05, "eta": 0.05}, "signal": "energy",
+                   "update": {"rho": 25.0, "theta": "auto", "polarity": 1}})
+        })
+        .collect();
+    let v = json!({
+        "schema": "physlearn-netlist/1",
+        "physics": "elastic2d",
+        "nodes": nodes_json(&pts),
+        "elements": elements,
+        "boundary": {
+            "sources": [{"node": format!("n{a}"), "value": [round6(-0.5 * nx), round6(-0.5 * ny)]},
+                        {"node": format!("n{b}"), "value": [round6(0.5 * nx), round6(0.5 * ny)]}],
+            "outputs": [{"id": "out", "kind": "pair_extension", "nodes": [format!("n{c}"), format!("n{d}")]}],
+        },
+        "task": {"examples": [{"targets": {"out": 0.05}}]},
+        "protocol": {"kind": "sawtooth", "beta_max": 0.2, "tau_fast": 10.0, "tau_slow": 300.0, "direction": "fast_fall", "cycles": 1},
+        "theta_auto": {"c": 3.0},
+        "meta": {"generator": "physlearn generate t3_elastic_allostery", "task": "T3 elastic allostery, SLS bonds (physics.md 7.3)",
+                 "seeds": {"lattice": 3}, "jitter": 0.3, "n_nodes": pts.len(), "n_bonds": edges.len(),
+                 "note": "stiffness learning with the energy signal; alpha = 2 beta rho tau_k = 10"},
+    });
+    // Record the initial output in meta.
+    let o = teacher_outputs(&v)?;
+    let mut v = v;
+    if let Some(m) = v.get_mut("meta").and_then(Value::as_object_mut) {
+        m.insert("initial_output".into(), json!(round6(o[0][0])));
+    }
+    Ok(v)
+}
+
+/// A resistor ladder with one paper-literal series capacitor–memristor edge, driven by a sine
+/// source (transient study; the element has no DC path and is flagged).
+fn series_edge() -> Value {
+    json!({
+        "schema": "physlearn-netlist/1",
+        "physics": "flow",
+        "nodes": [{"id": "in", "pos": [0.0, 0.0]}, {"id": "a", "pos": [1.0, 0.0]}, {"id": "b", "pos": [2.0, 0.0]}, {"id": "gnd", "pos": [3.0, 0.0]}],
+        "elements": [
+            {"id": "r0", "type": "resistor", "nodes": ["in", "a"], "w": 1.0},
+            {"id": "m", "type": "nanofluidic_cm", "topology": "series", "nodes": ["a", "b"], "w": 1.0,
+             "arm": {"C": 1.0}, "signal": "polar", "update": {"rho": 0.05, "theta": 0.05, "polarity": 1}},
+            {"id": "r1", "type": "resistor", "nodes": ["a", "gnd"], "w": 1.0},
+            {"id": "r2", "type": "resistor", "nodes": ["b", "gnd"], "w": 1.0}
+        ],
+        "boundary": {
+            "sources": [{"node": "in", "value": 0.0, "waveform": {"kind": "sine", "offset": 0.0, "amplitude": 1.0, "period": 20.0}},
+                        {"node": "gnd", "value": 0.0}],
+            "outputs": [{"id": "vb", "kind": "node", "node": "b"}]
+        },
+        "protocol": {"kind": "hold", "beta": 0.0, "duration": 100.0},
+        "record": {"elements": ["m"], "samples_per_segment": 400},
+        "meta": {"generator": "physlearn generate series_edge",
+                 "note": "paper-literal series C-memristor (no DC path, flagged no_dc_path); the memristor voltage is a high-pass of the drop (tau = C/g)"}
+    })
+}
+
+/// A rigid triangle pair with one pure Maxwell bond (paper-literal, no static stiffness),
+/// stretched by a fixed displacement of one node: the Maxwell stress relaxes with τ = η/k_m.
+fn maxwell_edge() -> Value {
+    json!({
+        "schema": "physlearn-netlist/1",
+        "physics": "elastic2d",
+        "nodes": [{"id": "p0", "pos": [0.0, 0.0]}, {"id": "p1", "pos": [1.0, 0.0]}, {"id": "p2", "pos": [0.5, 0.866025]}, {"id": "p3", "pos": [1.5, 0.866025]}, {"id": "p4", "pos": [2.0, 0.0]}],
+        "elements": [
+            {"id": "s01", "type": "spring", "nodes": ["p0", "p1"], "k": 1.0},
+            {"id": "s02", "type": "spring", "nodes": ["p0", "p2"], "k": 1.0},
+            {"id": "s12", "type": "spring", "nodes": ["p1", "p2"], "k": 1.0},
+            {"id": "s13", "type": "spring", "nodes": ["p1", "p3"], "k": 1.0},
+            {"id": "s34", "type": "spring", "nodes": ["p3", "p4"], "k": 1.0},
+            {"id": "mx", "type": "maxwell", "nodes": ["p2", "p3"], "k_m": 1.0, "eta": 2.0, "learn": false}
+        ],
+        "boundary": {
+            "sources": [{"node": "p0", "value": [0.0, 0.0]}, {"node": "p1", "value": [0.0, 0.0]}, {"node": "p2", "value": [0.0, 0.0]}, {"node": "p4", "value": [0.0, 0.0]}],
+            "outputs": [{"id": "ext", "kind": "pair_extension", "nodes": ["p2", "p3"]}]
+        },
+        "protocol": {"kind": "hold", "beta": 0.5, "duration": 20.0, "initial": "rest"},
+        "task": {"examples": [{"targets": {"ext": 0.1}}]},
+        "record": {"elements": ["mx"], "samples_per_segment": 200},
+        "meta": {"generator": "physlearn generate maxwell_edge",
+                 "note": "pure Maxwell bond (flagged no_static_stiffness); the output pair is pulled towards extension 0.1 by a spring beta = 0.5 to the target from rest: the Maxwell stress relaxes with tau = eta/k_m"}
+    })
+}

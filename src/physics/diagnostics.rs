@@ -1,0 +1,546 @@
+//! Load-time resolution of the "auto" settings and the diagnostics of physics.md §9: sign of
+//! polarity × direction, loop gain, leak gating, τ_fast ≥ 5 τ_k, threshold window, required
+//! switch time, chemistry damping and positivity, stiffness estimate, flagged elements.
+
+use super::equilibrium::Equilibrium;
+use super::model::{ArmSignal, ElementKind, LearnTarget, Network, Params, SignalSource, ThetaSpec};
+use super::protocol::{Direction, Sawtooth, SwitchMode};
+use super::statics::{solve_static, transfer_diagonal, StaticState};
+use super::PhysicsError;
+use serde::Serialize;
+
+/// Severity of a diagnostic.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Info,
+    Warning,
+    Error,
+}
+
+/// One load-time finding.
+#[derive(Clone, Debug, Serialize)]
+pub struct Diagnostic {
+    pub level: Level,
+    /// Stable code (`sign`, `loop_gain`, `leak_gating`, ...).
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Numbers computed at load time (reported by `check` and stored in manifests).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LoadReport {
+    pub diagnostics: Vec<Diagnostic>,
+    /// Largest contrast `A_max = max_e |s_e^C − s_e^F|` (first example) per channel group.
+    pub a_max: Vec<(String, f64)>,
+    /// `G_max = ρ τ_k max_e |J_ee|`, J = −2 Y R Y (even signals).
+    pub loop_gain: Option<f64>,
+    /// Fraction of contrast mass inside the threshold window.
+    pub window_fraction: Option<f64>,
+    /// Required `τ_switch` (multi-example tasks).
+    pub tau_switch_required: Option<f64>,
+    /// Smallest physical timescale and the stiffness ratio `S = T_cycle/τ_min`.
+    pub tau_min: Option<f64>,
+    pub stiffness_ratio: Option<f64>,
+    /// Suggested integrator.
+    pub suggested_method: Option<String>,
+    /// Initial free-state cost (mean over examples).
+    pub cost0: Option<f64>,
+}
+
+impl LoadReport {
+    fn push(&mut self, level: Level, code: &'static str, message: String) {
+        self.diagnostics.push(Diagnostic {
+            level,
+            code,
+            message,
+        });
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(|d| d.level == Level::Error)
+    }
+}
+
+/// Group key of a channel (contrasts are compared within a group).
+fn group(net: &Network, e: usize, ci: usize) -> String {
+    let ch = &net.elements[e].channels[ci];
+    format!("{:?}/{:?}", ch.target, ch.source)
+}
+
+/// Resolve `theta: "auto"` and `s_ref: "auto"` in place for a sawtooth protocol, using free and
+/// clamped static solves of the first example at the initial parameters.
+pub fn resolve_auto(
+    net: &mut Network,
+    saw: Option<&Sawtooth>,
+    theta_c: f64,
+) -> Result<(), PhysicsError> {
+    let p = net.initial_params();
+    let mut eq = Equilibrium::new(net)?;
+    let ex = net.examples[0].clone();
+    // s_ref: max free-state chemical input over the chemistry elements.
+    let needs_sref = net
+        .elements
+        .iter()
+        .any(|e| e.chem.is_some_and(|c| c.s_ref_spec.is_none()));
+    let free = if needs_sref || saw.is_some() {
+        Some(solve_static(net, &mut eq, &p, 0.0, &ex)?)
+    } else {
+        None
+    };
+    if needs_sref {
+        if let Some(free) = &free {
+            let mut smax: f64 = 0.0;
+            for (e, el) in net.elements.iter().enumerate() {
+                if let Some(ch) = &el.chem {
+                    smax = smax.max(el.chem_input(ch.signal, free.y[e], p.w[e], p.l[e]));
+                }
+            }
+            if smax <= 0.0 {
+                smax = 1.0;
+            }
+            for el in net.elements.iter_mut() {
+                if let Some(ch) = el.chem.as_mut() {
+                    if ch.s_ref_spec.is_none() {
+                        ch.s_ref = smax;
+                    }
+                }
+            }
+        }
+    }
+    let any_auto = net
+        .elements
+        .iter()
+        .any(|e| e.channels.iter().any(|c| c.theta_spec == ThetaSpec::Auto));
+    if !any_auto {
+        return Ok(());
+    }
+    let Some(saw) = saw else {
+        // No sawtooth: no contrast to scale the threshold with; θ = 0 (no dead zone).
+        for el in net.elements.iter_mut() {
+            for ch in el.channels.iter_mut() {
+                if ch.theta_spec == ThetaSpec::Auto {
+                    ch.theta = 0.0;
+                }
+            }
+        }
+        return Ok(());
+    };
+    let free = match free {
+        Some(f) => f,
+        None => solve_static(net, &mut eq, &p, 0.0, &ex)?,
+    };
+    let clamped = solve_static(net, &mut eq, &p, saw.beta_max, &ex)?;
+    let groups = contrasts(net, &p, &free, &clamped);
+    for (e, el) in net.elements.iter_mut().enumerate() {
+        for ci in 0..el.channels.len() {
+            if el.channels[ci].theta_spec != ThetaSpec::Auto {
+                continue;
+            }
+            let key = {
+                let ch = &el.channels[ci];
+                format!("{:?}/{:?}", ch.target, ch.source)
+            };
+            let a_max = groups
+                .iter()
+                .filter(|g| g.0 == key)
+                .map(|g| g.3.abs())
+                .fold(0.0, f64::max);
+            let (_, tau) = el.static_signal(&el.channels[ci], 0.0, p.w[e], p.l[e]);
+            el.channels[ci].theta = theta_c * tau * a_max / saw.tau_slow;
+        }
+    }
+    Ok(())
+}
+
+/// (group, element, channel index, contrast s^C − s^F) of every channel.
+fn contrasts(
+    net: &Network,
+    p: &Params,
+    free: &StaticState,
+    clamped: &StaticState,
+) -> Vec<(String, usize, usize, f64)> {
+    let mut out = Vec::new();
+    for (e, el) in net.elements.iter().enumerate() {
+        for (ci, ch) in el.channels.iter().enumerate() {
+            let (sf, _) = el.static_signal(ch, free.y[e], p.w[e], p.l[e]);
+            let (sc, _) = el.static_signal(ch, clamped.y[e], p.w[e], p.l[e]);
+            out.push((group(net, e, ci), e, ci, sc - sf));
+        }
+    }
+    out
+}
+
+/// The gradient-descent sign each channel needs: `π · direction = κ`, κ = −1 for weights and
+/// +1 for rest lengths (physics.md §1.4 sign table).
+pub fn required_sign(target: LearnTarget) -> f64 {
+    match target {
+        LearnTarget::Weight => -1.0,
+        LearnTarget::RestLength => 1.0,
+    }
+}
+
+/// Compute all diagnostics (the netlist must already be resolved with [`resolve_auto`]).
+pub fn diagnose(net: &Network, saw: Option<&Sawtooth>) -> LoadReport {
+    let mut rep = LoadReport::default();
+    let p = net.initial_params();
+    for el in &net.elements {
+        if el.kind.no_dc_path() {
+            rep.push(
+                Level::Warning,
+                "no_dc_path",
+                format!(
+                    "element '{}' ({}) is paper-literal: no DC path / no static stiffness; it is simulable for transients only",
+                    el.name,
+                    el.kind.label()
+                ),
+            );
+        }
+        for ch in &el.channels {
+            let odd = matches!(ch.source, SignalSource::Arm(ArmSignal::Polar));
+            if odd && ch.target == LearnTarget::Weight {
+                rep.push(
+                    Level::Warning,
+                    "parity",
+                    format!(
+                        "element '{}': a polar (odd) signal drives a conductance/stiffness; the update has the wrong parity and is not a descent direction (physics.md §0.3)",
+                        el.name
+                    ),
+                );
+            }
+        }
+        if let Some(ch) = &el.chem {
+            let (a, b) = (
+                ch.tau_r + ch.eps * ch.tau_x,
+                4.0 * ch.tau_x * ch.tau_r * (1.0 + ch.eps),
+            );
+            if a * a < b {
+                rep.push(
+                    Level::Warning,
+                    "chem_damping",
+                    format!(
+                        "element '{}': chemistry is underdamped (τ_r = {}, τ_x = {}; need τ_r ≥ 4 τ_x): the kernel rings",
+                        el.name, ch.tau_r, ch.tau_x
+                    ),
+                );
+            }
+        }
+    }
+    let mut eq = match Equilibrium::new(net) {
+        Ok(eq) => eq,
+        Err(e) => {
+            rep.push(Level::Error, "solve", e.to_string());
+            return rep;
+        }
+    };
+    let ex = &net.examples[0];
+    let free = match solve_static(net, &mut eq, &p, 0.0, ex) {
+        Ok(f) => f,
+        Err(e) => {
+            let lvl = if net.has_no_dc_elements() {
+                Level::Warning
+            } else {
+                Level::Error
+            };
+            rep.push(lvl, "dc_solve", format!("free DC state: {e}"));
+            return rep;
+        }
+    };
+    let mut c0 = 0.0;
+    for ex in &net.examples {
+        if let Ok(s) = solve_static(net, &mut eq, &p, 0.0, ex) {
+            c0 += super::statics::cost(&s.o, &ex.targets);
+        }
+    }
+    rep.cost0 = Some(c0 / net.examples.len() as f64);
+    let Some(saw) = saw else {
+        return rep;
+    };
+    let clamped = match solve_static(net, &mut eq, &p, saw.beta_max, ex) {
+        Ok(c) => c,
+        Err(e) => {
+            rep.push(Level::Error, "dc_solve", format!("clamped DC state: {e}"));
+            return rep;
+        }
+    };
+    let cons = contrasts(net, &p, &free, &clamped);
+    let mut groups: Vec<(String, f64)> = Vec::new();
+    for (g, _, _, a) in &cons {
+        match groups.iter_mut().find(|x| &x.0 == g) {
+            Some(x) => x.1 = x.1.max(a.abs()),
+            None => groups.push((g.clone(), a.abs())),
+        }
+    }
+    rep.a_max = groups;
+    // Sign check, leak gating, tau_fast ≥ 5 τ_k, window.
+    let mut mass_in = 0.0;
+    let mut mass = 0.0;
+    let dir = saw.direction.sign();
+    let mut worst_tau: Option<(f64, String)> = None;
+    for (_, e, ci, a) in &cons {
+        let el = &net.elements[*e];
+        let ch = &el.channels[*ci];
+        let need = required_sign(ch.target);
+        if ch.polarity * dir != need {
+            rep.push(
+                Level::Warning,
+                "sign",
+                format!(
+                    "element '{}': polarity {:+} with {} gives a gradient-ascent {} update (need polarity × direction = {:+}; fast_rise ↔ −1, fast_fall ↔ +1 for conductance/stiffness)",
+                    el.name,
+                    ch.polarity,
+                    match saw.direction {
+                        Direction::FastRise => "fast_rise",
+                        Direction::FastFall => "fast_fall",
+                    },
+                    match ch.target {
+                        LearnTarget::Weight => "weight",
+                        LearnTarget::RestLength => "rest-length",
+                    },
+                    need * dir
+                ),
+            );
+        }
+        let (_, tau) = el.static_signal(ch, 0.0, p.w[*e], p.l[*e]);
+        if let Some(tk) = el.tau_k(p.w[*e]) {
+            if saw.tau_fast < 5.0 * tk && worst_tau.as_ref().is_none_or(|w| tk > w.0) {
+                worst_tau = Some((tk, el.name.clone()));
+            }
+        }
+        let area = el.kernel_area(p.w[*e]);
+        let smax = {
+            let (sf, _) = el.static_signal(ch, free.y[*e], p.w[*e], p.l[*e]);
+            let (sc, _) = el.static_signal(ch, clamped.y[*e], p.w[*e], p.l[*e]);
+            sf.abs().max(sc.abs())
+        };
+        if area > 0.0 && ch.theta > 0.0 && area * smax >= 0.5 * ch.theta {
+            rep.push(
+                Level::Warning,
+                "leak_gating",
+                format!(
+                    "element '{}': kernel area I = {:.3e} with I·s_max = {:.3e} ≥ θ/2 = {:.3e}: the leak offset integrates over the whole cycle and destroys learning (physics.md §0.5)",
+                    el.name,
+                    area,
+                    area * smax,
+                    0.5 * ch.theta
+                ),
+            );
+        }
+        if tau > 0.0 && ch.theta > 0.0 {
+            let lo = ch.theta * saw.tau_fast / tau;
+            let hi = ch.theta * saw.tau_slow / tau;
+            mass += a.abs();
+            if a.abs() > lo && a.abs() < hi {
+                mass_in += a.abs();
+            }
+        }
+    }
+    if let Some((tk, name)) = worst_tau {
+        rep.push(
+            Level::Warning,
+            "tau_fast",
+            format!(
+                "tau_fast = {} < 5 τ_k = {} (element '{name}'): the kernel does not resolve the fast ramp (slope < 0.9)",
+                saw.tau_fast,
+                5.0 * tk
+            ),
+        );
+    }
+    if mass > 0.0 {
+        let f = mass_in / mass;
+        rep.window_fraction = Some(f);
+        if f < 0.8 {
+            rep.push(
+                Level::Warning,
+                "threshold_window",
+                format!("only {:.0}% of the contrast mass lies inside the threshold window [θτ_f/τ_k, θτ_s/τ_k]", 100.0 * f),
+            );
+        }
+    }
+    // Loop gain: G = ρ τ max_e 2 y_e² R_ee / s_scale for even weight channels.
+    if let Ok(r) = transfer_diagonal(net, &mut eq, &p, 0.0, ex) {
+        let mut g_max: f64 = 0.0;
+        let mut anti = false;
+        for (e, el) in net.elements.iter().enumerate() {
+            for ch in &el.channels {
+                if ch.target != LearnTarget::Weight {
+                    continue;
+                }
+                let (_, tau) = el.static_signal(ch, 0.0, p.w[e], p.l[e]);
+                let scale = match (ch.source, &el.chem) {
+                    (SignalSource::Chem(_), Some(c)) => c.s_ref,
+                    _ => 1.0,
+                };
+                let j = 2.0 * free.y[e] * free.y[e] * r[e] / scale;
+                let g = ch.rho * tau * j;
+                if g > g_max {
+                    g_max = g;
+                }
+                if ch.polarity < 0.0 {
+                    anti = true;
+                }
+            }
+        }
+        rep.loop_gain = Some(g_max);
+        if anti && g_max > 0.3 {
+            rep.push(
+                Level::Warning,
+                "loop_gain",
+                format!(
+                    "anti-Hebbian elements with loop gain G_max = {g_max:.3} > 0.3: the self-interaction (I − ρτJ)⁻¹ becomes indefinite near G = 1 and learning runs away (physics.md §1.5); lower rho or use polarity +1 with fast_fall"
+                ),
+            );
+        }
+    }
+    // Required switch time for multi-example slow ramps.
+    if net.examples.len() > 1 {
+        let mut req: f64 = 0.0;
+        let mut states = Vec::new();
+        for ex in &net.examples {
+            if let Ok(s) = solve_static(net, &mut eq, &p, 0.0, ex) {
+                states.push(s);
+            }
+        }
+        for k in 0..states.len() {
+            let (a, b) = (&states[k], &states[(k + 1) % states.len()]);
+            for (e, el) in net.elements.iter().enumerate() {
+                for ch in &el.channels {
+                    if ch.theta <= 0.0 {
+                        continue;
+                    }
+                    let (sa, tau) = el.static_signal(ch, a.y[e], p.w[e], p.l[e]);
+                    let (sb, _) = el.static_signal(ch, b.y[e], p.w[e], p.l[e]);
+                    req = req.max(tau * (sb - sa).abs() / ch.theta);
+                }
+            }
+        }
+        rep.tau_switch_required = Some(req);
+        if saw.switch_mode == SwitchMode::SlowRamp && saw.tau_switch < req {
+            rep.push(
+                Level::Warning,
+                "tau_switch",
+                format!(
+                    "tau_switch = {:.3e} is shorter than the required τ_k max|Δs|/θ = {:.3e}: switches will write spurious updates",
+                    saw.tau_switch, req
+                ),
+            );
+        }
+        if saw.switch_mode == SwitchMode::ResetIdealized {
+            rep.push(
+                Level::Info,
+                "non_physical",
+                "switch mode reset_idealized: filter states are reset to the new free DC state at every example (NON-PHYSICAL global reset, equivalent to the paper's periodic convolution)".into(),
+            );
+        }
+    }
+    // Stiffness estimate.
+    let mut tau_min = f64::INFINITY;
+    for (e, el) in net.elements.iter().enumerate() {
+        if let Some(arm) = &el.arm {
+            let c = el.arm_g(p.w[e]);
+            let (a, _) = el.conductances(p.w[e]);
+            let t = if el.w_is_direct && a > 0.0 {
+                arm.cap / (c + arm.g_leak) / (1.0 + c / a)
+            } else {
+                arm.cap / (c + arm.g_leak)
+            };
+            tau_min = tau_min.min(t);
+        }
+        if let Some(ch) = &el.chem {
+            tau_min = tau_min.min(ch.tau_x);
+        }
+    }
+    if let Some(g) = rep.loop_gain {
+        for (e, el) in net.elements.iter().enumerate() {
+            if let Some(tk) = el.tau_k(p.w[e]) {
+                if g > 1.0 {
+                    tau_min = tau_min.min(tk / g);
+                }
+            }
+        }
+    }
+    if tau_min.is_finite() {
+        let period = saw.period(net.examples.len());
+        let s = period / tau_min;
+        rep.tau_min = Some(tau_min);
+        rep.stiffness_ratio = Some(s);
+        let m = if s > 1e4 {
+            "implicit (stiff)"
+        } else {
+            "dopri5"
+        };
+        rep.suggested_method = Some(m.to_string());
+        if s > 1e4 {
+            rep.push(
+                Level::Warning,
+                "stiffness",
+                format!("stiffness ratio S = T_cycle/τ_min = {s:.2e} > 1e4: explicit Dopri5 will need ~{:.1e} RHS evaluations per cycle", 2.0 * s),
+            );
+        }
+    }
+    for el in &net.elements {
+        if let Some(ch) = &el.chem {
+            // Positivity: c0 > τ_r A_max/(s_ref τ_f).
+            let amax = rep
+                .a_max
+                .iter()
+                .filter(|g| g.0.contains("Chem"))
+                .map(|g| g.1)
+                .fold(0.0, f64::max);
+            let need = ch.tau_r * amax / saw.tau_fast;
+            if ch.c0 < need {
+                rep.push(
+                    Level::Warning,
+                    "positivity",
+                    format!("element '{}': basal level c0 = {} < τ_r A_max/τ_f = {:.3e}: the absolute concentration c0 + x goes negative on the fast ramp", el.name, ch.c0, need),
+                );
+            }
+            if ch.eps > 0.0 {
+                rep.push(
+                    Level::Info,
+                    "adaptation",
+                    format!(
+                        "element '{}': imperfect adaptation ε = {} (kernel area ε/(1+ε))",
+                        el.name, ch.eps
+                    ),
+                );
+            }
+        }
+        if matches!(el.kind, ElementKind::Maxwell) && el.learns() {
+            rep.push(
+                Level::Warning,
+                "no_static_stiffness",
+                format!(
+                    "element '{}': Maxwell stiffness learning has no static meaning",
+                    el.name
+                ),
+            );
+        }
+    }
+    rep
+}
+
+/// Thévenin conductance seen by output 0 at β = 0 (reference for `linear_eta`).
+pub fn thevenin_conductance(net: &Network) -> Result<f64, PhysicsError> {
+    let p = net.initial_params();
+    let mut eq = Equilibrium::new(net)?;
+    solve_static(net, &mut eq, &p, 0.0, &net.examples[0])?;
+    let mut r = vec![0.0; eq.n_free()];
+    if net.outputs.is_empty() {
+        return Ok(1.0);
+    }
+    for &(i, c) in eq.output_free_terms(0) {
+        r[i] += c;
+    }
+    let sol = eq.solve_with_last_factor(net, &mut r);
+    let rth: f64 = net.outputs[0]
+        .stencil
+        .terms()
+        .map(|(d, c)| c * sol[d])
+        .sum();
+    if rth > 0.0 {
+        Ok(1.0 / rth)
+    } else {
+        Ok(1.0)
+    }
+}
