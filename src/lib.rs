@@ -4,3 +4,4 @@ pub mod io;
 pub mod netlist;
 pub mod physics;
 pub mod sim;
+pub mod learning;

@@ -1,4 +1,6 @@
 //! The `physlearn` command-line program. See README.md for the commands.
+//!
+//! Exit codes: 0 ok, 1 other failure, 2 bad input, 3 numerical failure.
 
 mod cli;
 
@@ -16,11 +18,25 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Validate a netlist and print the load-time diagnostics.
+    Check(cli::core::CheckArgs),
+    /// Simulate a netlist's protocol and write time series, weights, summary and plots.
+    Run(cli::core::RunArgs),
+    /// Print the netlist JSON Schema (or the parameter tables with --markdown).
+    Schema(cli::core::SchemaArgs),
+    /// Write one of the seeded canonical netlists.
+    Generate(cli::core::GenerateArgs),
+}
 
 fn main() {
     let cli = Cli::parse();
-    let result: Result<(), cli::Failure> = match cli.command {};
+    let result: Result<(), cli::Failure> = match cli.command {
+        Command::Check(a) => cli::core::check(a),
+        Command::Run(a) => cli::core::run(a),
+        Command::Schema(a) => cli::core::schema(a),
+        Command::Generate(a) => cli::core::generate(a),
+    };
     if let Err(f) = result {
         eprintln!("error: {:#}", f.error);
         std::process::exit(f.code);

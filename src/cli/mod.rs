@@ -1,6 +1,8 @@
 //! Command-line front end. Each subcommand lives in its own file with an `Args` struct (clap
 //! derive) and a `run(args) -> Result<(), Failure>` function. Only this layer uses `anyhow`.
 
+pub mod core;
+
 use std::fmt;
 
 /// A failed command, carrying the documented exit code.
