@@ -99,7 +99,8 @@ pub fn references(
     examples: &[usize],
 ) -> Result<References, PhysicsError> {
     let n = net.n_elements();
-    let (mut cl_w, mut cl_l, mut gw, mut gl) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let (mut cl_w, mut cl_l, mut gw, mut gl) =
+        (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
     let mut cost = 0.0;
     let mut first = None;
     for &k in examples {
@@ -142,7 +143,10 @@ pub fn compare(
 ) -> Comparison {
     let phys = stack(net, dw_phys, dl_phys);
     let cl = stack(net, &refs.cl_w, &refs.cl_l);
-    let neg_grad: Vec<f64> = stack(net, &refs.grad_w, &refs.grad_l).iter().map(|g| -g).collect();
+    let neg_grad: Vec<f64> = stack(net, &refs.grad_w, &refs.grad_l)
+        .iter()
+        .map(|g| -g)
+        .collect();
     let (slope, offset) = lsq(&phys, &cl);
     let mut wrong = 0usize;
     let mut counted = 0usize;
@@ -178,7 +182,11 @@ pub fn compare(
         cos_grad: cosine(&phys, &neg_grad),
         slope,
         offset,
-        wrong_sign_fraction: if counted > 0 { wrong as f64 / counted as f64 } else { 0.0 },
+        wrong_sign_fraction: if counted > 0 {
+            wrong as f64 / counted as f64
+        } else {
+            0.0
+        },
         window_fraction: if mass > 0.0 { mass_in / mass } else { 0.0 },
         max_contrast_over_lower_edge: ratio,
         cost: refs.cost,

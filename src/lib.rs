@@ -1,7 +1,7 @@
 //! physlearn: simulator of physical learning networks (Temporal Contrastive Learning).
 pub mod generate;
 pub mod io;
+pub mod learning;
 pub mod netlist;
 pub mod physics;
 pub mod sim;
-pub mod learning;

@@ -56,7 +56,10 @@ pub fn check(a: CheckArgs) -> Result<(), Failure> {
             "protocol": prep.protocol,
             "non_physical": prep.non_physical,
         });
-        println!("{}", serde_json::to_string_pretty(&v).map_err(Failure::other)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(Failure::other)?
+        );
     } else {
         println!(
             "{}: {:?} network, {} nodes, {} elements ({} learning), {} free DOFs, {} outputs, {} example(s)",
@@ -85,7 +88,10 @@ pub fn check(a: CheckArgs) -> Result<(), Failure> {
                 th.iter().copied().reduce(f64::min),
                 th.iter().copied().reduce(f64::max),
             ) {
-                println!("  theta (resolved) in [{lo:.4e}, {hi:.4e}] (c = {})", nl.theta_c);
+                println!(
+                    "  theta (resolved) in [{lo:.4e}, {hi:.4e}] (c = {})",
+                    nl.theta_c
+                );
             }
             println!(
                 "  protocol: sawtooth {:?}, beta_max {}, tau_fast {}, tau_slow {}, {} cycle(s), switch {:?} (tau_switch {:.4e})",
@@ -96,7 +102,10 @@ pub fn check(a: CheckArgs) -> Result<(), Failure> {
             println!("  loop gain G_max = {g:.4}");
         }
         if let Some(f) = rep.window_fraction {
-            println!("  contrast mass inside the threshold window: {:.1}%", 100.0 * f);
+            println!(
+                "  contrast mass inside the threshold window: {:.1}%",
+                100.0 * f
+            );
         }
         if let Some(t) = rep.tau_switch_required {
             println!("  required tau_switch = {t:.4e}");
@@ -290,7 +299,11 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
     });
     m.statistics = json!({"solver": out.stats, "wall_seconds": wall, "load_report": prep.report});
     m.non_physical = prep.non_physical.clone();
-    m.seed = nl.meta.get("seeds").and_then(|s| s.get("student")).and_then(|v| v.as_u64());
+    m.seed = nl
+        .meta
+        .get("seeds")
+        .and_then(|s| s.get("student"))
+        .and_then(|v| v.as_u64());
     stage.write_json("manifest.json", &m)?;
 
     // plots
@@ -343,7 +356,8 @@ pub fn schema(a: SchemaArgs) -> Result<(), Failure> {
     if a.markdown {
         print!("{}", netlist::params::markdown_tables());
     } else {
-        let s = serde_json::to_string_pretty(&netlist::schema::json_schema()).map_err(Failure::other)?;
+        let s = serde_json::to_string_pretty(&netlist::schema::json_schema())
+            .map_err(Failure::other)?;
         println!("{s}");
     }
     Ok(())

@@ -1,0 +1,208 @@
+//! Analytic checks of the element dynamics through the full engine (netlist → equilibrium →
+//! element ODEs → integrator).
+
+use physlearn::netlist;
+use physlearn::physics::run::Sampling;
+use physlearn::sim::{prepare, run, RunOptions};
+use serde_json::{json, Value};
+
+fn samples_of(v: &Value, per_segment: usize) -> (Vec<f64>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let nl = netlist::from_value(v).expect("valid netlist");
+    let prep = prepare(&nl).expect("prepare");
+    let out = run(
+        &prep,
+        RunOptions {
+            cycles: None,
+            sampling: Sampling { per_segment },
+            sample_cycles: usize::MAX,
+        },
+        |_, _, _| {},
+    )
+    .expect("run");
+    let s = &out.runner.samples;
+    (
+        s.iter().map(|x| x.t).collect(),
+        s.iter().map(|x| x.state.clone()).collect(),
+        s.iter().map(|x| x.outputs.clone()).collect(),
+    )
+}
+
+fn tight() -> Value {
+    json!({"method": "dopri5", "rtol": 1e-10, "atol": 1e-13, "h_init": 1e-3, "h_max": 0.05})
+}
+
+/// RC charging of the shunted element's sensing arm from rest: with the element's drop held at
+/// V by two sources, `C ż = g_s (V − z)` gives `z(t) = V (1 − e^{−t g_s/C})`.
+#[test]
+fn rc_charging_of_sensing_arm() {
+    let (v, c, gs) = (0.7, 0.3, 0.05);
+    let nlv = json!({
+        "schema": "physlearn-netlist/1", "physics": "flow",
+        "nodes": [{"id": "a"}, {"id": "b"}],
+        "elements": [{"id": "e", "type": "nanofluidic_cm", "nodes": ["a", "b"], "w": 1.0,
+                      "arm": {"C": c, "g_s": gs}, "learn": false}],
+        "boundary": {"sources": [{"node": "a", "value": v}, {"node": "b", "value": 0.0}]},
+        "protocol": {"kind": "hold", "duration": 20.0, "initial": "rest"},
+        "solver": tight()
+    });
+    let (t, st, _) = samples_of(&nlv, 400);
+    assert!(t.len() > 50);
+    let tau = c / gs;
+    let mut worst: f64 = 0.0;
+    for (ti, s) in t.iter().zip(&st) {
+        let exact = v * (1.0 - (-ti / tau).exp());
+        worst = worst.max((s[0] - exact).abs());
+    }
+    assert!(worst < 1e-8, "max |z − z_exact| = {worst:e}");
+}
+
+/// Maxwell stress relaxation: a Maxwell bond held at extension e from rest relaxes its tension
+/// `t = k_m (e − d)` as `k_m e exp(−t k_m/η)`.
+#[test]
+fn maxwell_stress_relaxation() {
+    let (km, eta, e0) = (2.0, 3.0, 0.1);
+    let nlv = json!({
+        "schema": "physlearn-netlist/1", "physics": "elastic2d",
+        "nodes": [{"id": "p0", "pos": [0.0, 0.0]}, {"id": "p1", "pos": [1.0, 0.0]}, {"id": "p2", "pos": [0.5, 0.8]}],
+        "elements": [
+            {"id": "mx", "type": "maxwell", "nodes": ["p0", "p1"], "k_m": km, "eta": eta, "learn": false},
+            {"id": "s0", "type": "spring", "nodes": ["p0", "p2"], "k": 1.0},
+            {"id": "s1", "type": "spring", "nodes": ["p1", "p2"], "k": 1.0}],
+        "boundary": {"sources": [{"node": "p0", "value": [0.0, 0.0]}, {"node": "p1", "value": [e0, 0.0]}]},
+        "protocol": {"kind": "hold", "duration": 6.0, "initial": "rest"},
+        "solver": tight()
+    });
+    let (t, st, _) = samples_of(&nlv, 300);
+    let tau = eta / km;
+    let mut worst: f64 = 0.0;
+    for (ti, s) in t.iter().zip(&st) {
+        let tension = km * (e0 - s[0]);
+        let exact = km * e0 * (-ti / tau).exp();
+        worst = worst.max((tension - exact).abs());
+    }
+    assert!(worst < 1e-9, "max tension error {worst:e}");
+}
+
+/// SLS creep under a soft load: an SLS bond (k ∥ [k_M + η]) pulled by a nudge spring β towards
+/// extension T responds instantly with `e0 = βT/K`, `K = k + k_M + β`, and creeps to
+/// `e∞ = βT/(k + β)` with time constant `τ_c = η K /(k_M (k + β))`.
+#[test]
+fn sls_creep() {
+    let (k, km, eta, beta, target) = (1.0, 0.5, 2.0, 0.3, 0.2);
+    let nlv = json!({
+        "schema": "physlearn-netlist/1", "physics": "elastic2d",
+        "nodes": [{"id": "p0", "pos": [0.0, 0.0]}, {"id": "p1", "pos": [1.0, 0.0]}, {"id": "p2", "pos": [1.0, 1.0]}],
+        "elements": [
+            {"id": "b", "type": "sls", "nodes": ["p0", "p1"], "k": k, "learn": "none", "arm": {"k_m": km, "eta": eta}},
+            {"id": "guide", "type": "spring", "nodes": ["p1", "p2"], "k": 1.0}],
+        "boundary": {"sources": [{"node": "p0", "value": [0.0, 0.0]}, {"node": "p2", "value": [0.0, 0.0]}],
+                     "outputs": [{"id": "ext", "kind": "pair_extension", "nodes": ["p0", "p1"]}]},
+        "task": {"examples": [{"targets": {"ext": target}}]},
+        "protocol": {"kind": "hold", "beta": beta, "duration": 70.0, "initial": "rest"},
+        "solver": tight()
+    });
+    let (t, _, o) = samples_of(&nlv, 400);
+    let kk = k + km + beta;
+    let (e0, einf) = (beta * target / kk, beta * target / (k + beta));
+    let tau_c = eta * kk / (km * (k + beta));
+    let mut worst: f64 = 0.0;
+    for (ti, oi) in t.iter().zip(&o) {
+        // e(t) = (βT + k_M d(t))/K with d(t) = e∞ (1 − e^{−t/τ_c}).
+        let d = einf * (1.0 - (-ti / tau_c).exp());
+        let exact = (beta * target + km * d) / kk;
+        worst = worst.max((oi[0] - exact).abs());
+    }
+    assert!(
+        (o[0][0] - e0).abs() < 1e-10,
+        "instant response {} vs {e0}",
+        o[0][0]
+    );
+    assert!((o.last().unwrap()[0] - einf).abs() < 1e-4 * einf);
+    assert!(worst < 1e-9, "max creep error {worst:e}");
+}
+
+/// Integral-feedback chemistry: the response x(t) to a unit step of s/s_ref is the step response
+/// of the kernel; zero area (x → 0) and first moment `M_1 = −∫x dt = −τ_r` (the integrator time,
+/// τ_x in the paper's eqs. 14–15).
+#[test]
+fn integral_feedback_kernel_moments() {
+    let (tau_x, tau_r, v) = (0.25, 1.5, 0.8);
+    let nlv = json!({
+        "schema": "physlearn-netlist/1", "physics": "flow",
+        "nodes": [{"id": "a"}, {"id": "b"}],
+        "elements": [{"id": "c", "type": "mechanochemical", "nodes": ["a", "b"], "w": 1.0, "signal": "drop2", "learn": false,
+                      "feedback": {"tau_x": tau_x, "tau_r": tau_r, "eps": 0.0, "s_ref": v * v}}],
+        "boundary": {"sources": [{"node": "a", "value": v}, {"node": "b", "value": 0.0}]},
+        "protocol": {"kind": "hold", "duration": 40.0, "initial": "rest"},
+        "solver": {"method": "rk4", "rk4_h": 0.002}
+    });
+    let (t, st, _) = samples_of(&nlv, 20000);
+    // Trapezoid integral of x.
+    let mut integral = 0.0;
+    for i in 1..t.len() {
+        integral += 0.5 * (st[i][0] + st[i - 1][0]) * (t[i] - t[i - 1]);
+    }
+    let x_end = st.last().unwrap()[0];
+    assert!(x_end.abs() < 1e-6, "area: x(∞) = {x_end:e}");
+    assert!(
+        (integral - tau_r).abs() < 1e-5,
+        "M_1 = {} vs −τ_r = {}",
+        -integral,
+        -tau_r
+    );
+}
+
+/// Single shunted element under a sawtooth: with I = 0, |Δw| = ρ τ_k A inside the window
+/// [θ τ_f/τ_k, θ τ_s/τ_k] (slope 1), 0 below it (dead zone) and ≈ 0 above it (both ramps pass
+/// the threshold and cancel). A source–resistor–element–ground divider; the output node is
+/// nudged with a linear-η ramp (`g_ref` = Thévenin conductance) so the drop is linear in time.
+#[test]
+fn single_element_window_slope_one() {
+    let (theta, tau_f, tau_s, rho) = (1e-3, 10.0, 300.0, 0.01);
+    let lower = theta * tau_f; // τ_k = C/g_s = 1
+    let upper = theta * tau_s;
+    let eta_max = 0.5 / (0.5 + 2.0);
+    let dw_for = |a: f64| -> f64 {
+        // Target so that A = η_max |T − y_F| with y_F = 0.5.
+        let target = 0.5 + a / eta_max;
+        let v = json!({
+            "schema": "physlearn-netlist/1", "physics": "flow",
+            "nodes": [{"id": "in"}, {"id": "m"}, {"id": "gnd"}],
+            "elements": [
+                {"id": "r", "type": "resistor", "nodes": ["in", "m"], "w": 1.0},
+                {"id": "e", "type": "nanofluidic_cm", "nodes": ["m", "gnd"], "w": 1.0,
+                 "arm": {"C": 0.05, "g_s": 0.05, "loading": false}, "signal": "abs",
+                 "update": {"rho": rho, "theta": theta, "polarity": -1}}],
+            "boundary": {"sources": [{"node": "in", "value": 1.0}, {"node": "gnd", "value": 0.0}],
+                         "outputs": [{"id": "o", "kind": "node", "node": "m"}]},
+            "task": {"examples": [{"targets": {"o": target}}]},
+            "protocol": {"kind": "sawtooth", "beta_max": 0.5, "tau_fast": tau_f, "tau_slow": tau_s,
+                         "direction": "fast_rise", "ramp_shape": "linear_eta", "g_ref": 2.0, "cycles": 1},
+            "solver": {"method": "dopri5", "rtol": 1e-10, "atol": 1e-14, "h_init": 0.01, "h_max": 0.5}
+        });
+        let nl = netlist::from_value(&v).unwrap();
+        let prep = prepare(&nl).unwrap();
+        let out = run(
+            &prep,
+            RunOptions {
+                cycles: Some(1),
+                sampling: Sampling { per_segment: 0 },
+                sample_cycles: 0,
+            },
+            |_, _, _| {},
+        )
+        .unwrap();
+        let dw = out.cycles[0].dw()[1];
+        dw / (rho * 1.0 * a)
+    };
+    // Inside the window: slope 1 (the only loss is the part of the kernel response below θ).
+    for a in [5.0 * lower, 10.0 * lower, 0.3 * upper, 0.5 * upper] {
+        let r = dw_for(a);
+        assert!((r.abs() - 1.0).abs() < 0.06, "A = {a:e}: Δw/(ρτA) = {r}");
+    }
+    // Below the window: exactly zero (σ never exceeds θ).
+    assert_eq!(dw_for(0.5 * lower), 0.0);
+    // Above the window: the slow ramp passes the threshold too and cancels the fast one.
+    let r = dw_for(4.0 * upper);
+    assert!(r.abs() < 0.03, "above the window: {r}");
+}
