@@ -132,9 +132,16 @@ pub fn check(a: CheckArgs) -> Result<(), Failure> {
         }
     }
     if rep.has_errors() {
+        let errs: Vec<String> = rep
+            .diagnostics
+            .iter()
+            .filter(|d| d.level == Level::Error)
+            .map(|d| format!("  [{}] {}", d.code, d.message))
+            .collect();
         return Err(Failure::bad_input(anyhow!(
-            "{}: load-time diagnostics report errors",
-            a.file.display()
+            "{}: load-time diagnostics report errors:\n{}",
+            a.file.display(),
+            errs.join("\n")
         )));
     }
     Ok(())

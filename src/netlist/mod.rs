@@ -517,17 +517,19 @@ fn build(cx: &mut Cx, root: &Value) -> Option<Netlist> {
     let elems_v = arr(cx, top.get("elements"), "elements", true);
     let mut elements = Vec::new();
     let mut elem_index: HashMap<String, usize> = HashMap::new();
+    let mut seen_ids: BTreeSet<String> = BTreeSet::new();
     for (i, ev) in elems_v.iter().enumerate() {
         let path = format!("elements[{i}]");
-        if let Some(el) = element(cx, ev, &path, domain, &node_ref, &positions) {
-            if elem_index.contains_key(&el.name) {
+        if let Some(id) = ev.get("id").and_then(Value::as_str) {
+            if !seen_ids.insert(id.to_string()) {
                 cx.fault(
                     format!("{path}.id"),
-                    format!("duplicate element id \"{}\"", el.name),
+                    format!("duplicate element id \"{id}\""),
                 );
-            } else {
-                elem_index.insert(el.name.clone(), elements.len());
             }
+        }
+        if let Some(el) = element(cx, ev, &path, domain, &node_ref, &positions) {
+            elem_index.entry(el.name.clone()).or_insert(elements.len());
             elements.push(el);
         }
     }

@@ -1,0 +1,265 @@
+//! The real binary on shipped and broken netlists: exit codes, messages with JSON paths, all
+//! faults at once, atomic output directories.
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_physlearn"));
+    c.env("PHYSLEARN_NO_PROGRESS", "1");
+    c
+}
+
+fn write(dir: &Path, name: &str, v: &Value) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_string_pretty(v).unwrap()).unwrap();
+    p
+}
+
+fn small() -> Value {
+    json!({
+        "schema": "physlearn-netlist/1", "physics": "flow",
+        "nodes": [{"id": "in"}, {"id": "m"}, {"id": "gnd"}],
+        "elements": [
+            {"id": "r", "type": "resistor", "nodes": ["in", "m"], "w": 1.0},
+            {"id": "e", "type": "nanofluidic_cm", "nodes": ["m", "gnd"], "w": 1.0}],
+        "boundary": {"sources": [{"node": "in", "value": 1.0}, {"node": "gnd", "value": 0.0}],
+                     "outputs": [{"id": "o", "kind": "node", "node": "m"}]},
+        "task": {"examples": [{"targets": {"o": 0.4}}]},
+        "protocol": {"kind": "sawtooth", "tau_fast": 10, "tau_slow": 100, "cycles": 2}
+    })
+}
+
+#[test]
+fn run_writes_all_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nl = write(tmp.path(), "n.json", &small());
+    let out = tmp.path().join("out");
+    let st = bin()
+        .args(["run"])
+        .arg(&nl)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    for f in [
+        "timeseries.csv",
+        "weights.csv",
+        "summary.json",
+        "manifest.json",
+        "drive_outputs.png",
+    ] {
+        assert!(out.join(f).exists(), "missing {f}");
+    }
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(m["input_sha256"].as_str().unwrap().len(), 64);
+    let s: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["cycles"].as_array().unwrap().len(), 2);
+    assert!(s["cycles"][0]["rhs_evals"].as_u64().unwrap() > 0);
+    let w = std::fs::read_to_string(out.join("weights.csv")).unwrap();
+    assert_eq!(w.lines().count(), 4); // header + initial + 2 cycles
+                                      // No staging leftovers.
+    let names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains("partial")), "{names:?}");
+}
+
+#[test]
+fn check_reports_every_fault_with_its_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut v = small();
+    v["elements"][1]["arm"] = json!({"C": -1.0, "g_s": 0.05, "capacitance": 3});
+    v["elements"][0]["nodes"] = json!(["in", "nowhere"]);
+    v["elements"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "r", "type": "resistor", "nodes": ["in", "gnd"], "w": 1.0}));
+    v["elements"][1]["update"] = json!({"polarity": 2});
+    v["protocol"]["direction"] = json!("sideways");
+    let nl = write(tmp.path(), "bad.json", &v);
+    let st = bin().arg("check").arg(&nl).output().unwrap();
+    assert_eq!(st.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&st.stderr);
+    for needle in [
+        "elements[1].arm.C: must be > 0, got -1",
+        "elements[1].arm.capacitance: unknown field",
+        "elements[0].nodes[1]: unknown node id \"nowhere\"",
+        "elements[2].id: duplicate element id \"r\"",
+        "elements[1].update.polarity: must be +1 or -1, got 2",
+        "protocol.direction: unknown value \"sideways\"",
+    ] {
+        assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
+    }
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn floating_subnetwork_and_missing_source_are_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut v = small();
+    v["nodes"].as_array_mut().unwrap().extend([
+        json!({"id": "x"}),
+        json!({"id": "y"}),
+        json!({"id": "lonely"}),
+    ]);
+    v["elements"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "f", "type": "resistor", "nodes": ["x", "y"], "w": 1.0}));
+    let nl = write(tmp.path(), "float.json", &v);
+    let st = bin().arg("check").arg(&nl).output().unwrap();
+    assert_eq!(st.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(
+        err.contains("floating sub-network without any source (nodes x, y)"),
+        "{err}"
+    );
+    assert!(err.contains("node \"lonely\" is floating"), "{err}");
+}
+
+#[test]
+fn series_element_in_static_task_is_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut v = small();
+    v["elements"][1]["topology"] = json!("series");
+    let nl = write(tmp.path(), "series.json", &v);
+    let st = bin().arg("check").arg(&nl).output().unwrap();
+    assert_eq!(st.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(
+        err.contains("elements[1]") && err.contains("no_dc_path"),
+        "{err}"
+    );
+}
+
+#[test]
+fn elastic_rigid_body_mode_is_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A triangle pinned at a single node can still rotate: a mechanism.
+    let v = json!({
+        "schema": "physlearn-netlist/1", "physics": "elastic2d",
+        "nodes": [{"id": "a", "pos": [0, 0]}, {"id": "b", "pos": [1, 0]}, {"id": "c", "pos": [0.5, 0.8]}],
+        "elements": [{"id": "ab", "type": "spring", "nodes": ["a", "b"]}, {"id": "bc", "type": "spring", "nodes": ["b", "c"]},
+                     {"id": "ca", "type": "spring", "nodes": ["c", "a"]}],
+        "boundary": {"sources": [{"node": "a", "value": [0, 0]}], "outputs": [{"id": "o", "kind": "pair_extension", "nodes": ["b", "c"]}]},
+        "protocol": {"kind": "hold", "duration": 1.0}
+    });
+    let nl = write(tmp.path(), "rigid.json", &v);
+    let st = bin().arg("check").arg(&nl).output().unwrap();
+    assert_eq!(st.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(
+        err.contains("not positive definite") && err.contains("rigid-body"),
+        "{err}"
+    );
+}
+
+#[test]
+fn numerical_failure_exits_3_and_leaves_no_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut v = small();
+    v["solver"] = json!({"max_steps": 3, "h_init": 0.001, "h_max": 0.001});
+    let nl = write(tmp.path(), "n.json", &v);
+    let out = tmp.path().join("out");
+    let st = bin()
+        .arg("run")
+        .arg(&nl)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(err.contains("step limit") && err.contains("t = "), "{err}");
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "only the netlist remains"
+    );
+}
+
+#[test]
+fn syntax_error_and_missing_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("broken.json");
+    std::fs::write(
+        &p,
+        "{\"schema\": \"physlearn-netlist/1\",\n  \"physics\": flow}",
+    )
+    .unwrap();
+    let st = bin().arg("check").arg(&p).output().unwrap();
+    assert_eq!(st.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&st.stderr).contains("line 2"));
+    let st = bin()
+        .arg("check")
+        .arg(tmp.path().join("nope.json"))
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(2));
+}
+
+#[test]
+fn shipped_netlists_check_clean() {
+    for f in std::fs::read_dir("netlists").unwrap() {
+        let p = f.unwrap().path();
+        if p.extension().is_some_and(|e| e == "json") {
+            let st = bin().arg("check").arg(&p).output().unwrap();
+            assert!(
+                st.status.success(),
+                "{}: {}",
+                p.display(),
+                String::from_utf8_lossy(&st.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn shipped_netlists_are_reproduced_by_the_generator() {
+    for name in [
+        "t1_flow_allostery",
+        "t2_flow_regression",
+        "t3_elastic_allostery",
+        "mechanochemical_t1",
+        "series_edge",
+        "maxwell_edge",
+    ] {
+        let st = bin().args(["generate", name]).output().unwrap();
+        assert!(st.status.success());
+        let generated: Value = serde_json::from_slice(&st.stdout).unwrap();
+        let shipped: Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("netlists/{name}.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            generated, shipped,
+            "netlists/{name}.json differs from `physlearn generate {name}`"
+        );
+    }
+}
+
+#[test]
+fn schema_is_json_and_docs_tables_are_current() {
+    let st = bin().arg("schema").output().unwrap();
+    assert!(st.status.success());
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["title"], "physlearn netlist");
+    let tables = physlearn::netlist::params::markdown_tables();
+    let doc = std::fs::read_to_string("docs/netlist.md").unwrap();
+    assert!(
+        doc.contains(&tables),
+        "docs/netlist.md is out of date: regenerate the tables with `physlearn schema --markdown`"
+    );
+}

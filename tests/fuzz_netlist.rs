@@ -1,0 +1,89 @@
+//! Random and mutated JSON never panics the loader or the preparation step: every input either
+//! loads or produces typed faults.
+
+use proptest::prelude::*;
+use serde_json::Value;
+
+fn base() -> Value {
+    serde_json::from_str(&std::fs::read_to_string("netlists/t1_flow_allostery.json").unwrap())
+        .unwrap()
+}
+
+fn base_elastic() -> Value {
+    serde_json::from_str(&std::fs::read_to_string("netlists/t3_elastic_allostery.json").unwrap())
+        .unwrap()
+}
+
+/// Collect JSON pointers of every node of a tree.
+fn pointers(v: &Value, prefix: String, out: &mut Vec<String>) {
+    out.push(prefix.clone());
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m {
+                pointers(
+                    c,
+                    format!("{prefix}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
+            }
+        }
+        Value::Array(a) => {
+            for (i, c) in a.iter().enumerate() {
+                pointers(c, format!("{prefix}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn replacement(k: u8, x: f64) -> Value {
+    match k % 9 {
+        0 => Value::Null,
+        1 => serde_json::json!(x),
+        2 => serde_json::json!(-x),
+        3 => serde_json::json!("auto"),
+        4 => serde_json::json!([x, x]),
+        5 => serde_json::json!({}),
+        6 => serde_json::json!(0),
+        7 => serde_json::json!(true),
+        _ => serde_json::json!(f64::MAX),
+    }
+}
+
+fn exercise(v: &Value) {
+    if let Ok(nl) = physlearn::netlist::from_value(v) {
+        // Valid after mutation: preparation may fail but must not panic.
+        let _ = physlearn::sim::prepare(&nl);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, .. ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_netlists_never_panic(picks in proptest::collection::vec((any::<u32>(), any::<u8>(), -10.0f64..10.0, any::<bool>()), 1..4), elastic in any::<bool>()) {
+        let mut v = if elastic { base_elastic() } else { base() };
+        for (pick, kind, x, delete) in picks {
+            let mut ptrs = Vec::new();
+            pointers(&v, String::new(), &mut ptrs);
+            let ptr = ptrs[(pick as usize) % ptrs.len()].clone();
+            if ptr.is_empty() { continue; }
+            if delete {
+                let (parent, key) = ptr.rsplit_once('/').unwrap();
+                match v.pointer_mut(parent) {
+                    Some(Value::Object(m)) => { m.remove(key); }
+                    Some(Value::Array(a)) => { if let Ok(i) = key.parse::<usize>() { if i < a.len() { a.remove(i); } } }
+                    _ => {}
+                }
+            } else if let Some(slot) = v.pointer_mut(&ptr) {
+                *slot = replacement(kind, x);
+            }
+        }
+        exercise(&v);
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let _ = physlearn::netlist::parse(&bytes);
+    }
+}
