@@ -5,3 +5,4 @@ pub mod learning;
 pub mod netlist;
 pub mod physics;
 pub mod sim;
+pub mod train;

@@ -27,6 +27,10 @@ enum Command {
     Schema(cli::core::SchemaArgs),
     /// Write one of the seeded canonical netlists.
     Generate(cli::core::GenerateArgs),
+    /// Train for many cycles; compare physical TCL with ideal CL and gradient descent.
+    Train(cli::train::TrainArgs),
+    /// One cycle compared with the ideal contrastive rule and the gradient (no training).
+    Compare(cli::train::CompareArgs),
 }
 
 fn main() {
@@ -36,6 +40,8 @@ fn main() {
         Command::Run(a) => cli::core::run(a),
         Command::Schema(a) => cli::core::schema(a),
         Command::Generate(a) => cli::core::generate(a),
+        Command::Train(a) => cli::train::train(a),
+        Command::Compare(a) => cli::train::compare(a),
     };
     if let Err(f) = result {
         eprintln!("error: {:#}", f.error);

@@ -2,6 +2,7 @@
 //! derive) and a `run(args) -> Result<(), Failure>` function. Only this layer uses `anyhow`.
 
 pub mod core;
+pub mod train;
 
 use std::fmt;
 

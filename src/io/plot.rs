@@ -310,3 +310,65 @@ mod tests {
         }
     }
 }
+
+/// Draw a network twice (e.g. before/after learning) with edge widths proportional to the
+/// weights: `edges` are node index pairs into `pos`; `highlight` nodes (sources, outputs) are
+/// drawn as labelled dots.
+pub fn network_plot(
+    path: &Path,
+    pos: &[[f64; 2]],
+    edges: &[(usize, usize)],
+    panels: &[(&str, &[f64])],
+    highlight: &[(usize, &str)],
+) -> Result<(), IoError> {
+    register_font();
+    let w = 560 * panels.len().max(1) as u32;
+    let h = 560;
+    let err = |e: String| IoError::Plot {
+        path: path.to_path_buf(),
+        message: e,
+    };
+    let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let areas = root.split_evenly((1, panels.len().max(1)));
+    let (x0, x1) = finite_range(pos.iter().map(|p| p[0]), false);
+    let (y0, y1) = finite_range(pos.iter().map(|p| p[1]), false);
+    let wmax = panels
+        .iter()
+        .flat_map(|p| p.1.iter().copied())
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(1e-300);
+    for ((title, weights), area) in panels.iter().zip(areas.iter()) {
+        let mut chart = ChartBuilder::on(area)
+            .caption(*title, ("sans-serif", 18))
+            .margin(15)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| err(e.to_string()))?;
+        for (k, &(i, j)) in edges.iter().enumerate() {
+            let wk = weights.get(k).copied().unwrap_or(0.0).max(0.0);
+            let width = (1.0 + 9.0 * wk / wmax).round() as u32;
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(pos[i][0], pos[i][1]), (pos[j][0], pos[j][1])],
+                    RGBColor(60, 90, 160).stroke_width(width),
+                )))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        for (k, (n, label)) in highlight.iter().enumerate() {
+            let c = color(k + 1);
+            let p = (pos[*n][0], pos[*n][1]);
+            chart
+                .draw_series(std::iter::once(Circle::new(p, 6, c.filled())))
+                .map_err(|e| err(e.to_string()))?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    label.to_string(),
+                    p,
+                    ("sans-serif", 14).into_font().color(&BLACK),
+                )))
+                .map_err(|e| err(e.to_string()))?;
+        }
+    }
+    root.present().map_err(|e| err(e.to_string()))
+}
