@@ -24,6 +24,9 @@ pub enum GenerateError {
     Invalid(String),
 }
 
+/// Learning rate of the flow tasks: α = 2 β ρ τ_k = 2 at β = 0.5 (loop gain G_max ≈ 0.16 on T1).
+const T1_RHO: f64 = 2.0;
+
 /// Names accepted by [`by_name`].
 pub const NAMES: &[&str] = &[
     "t1_flow_allostery",
@@ -198,9 +201,9 @@ fn t1_flow_allostery(kind: FlowElement) -> Result<Value, GenerateError> {
         .collect();
     let (extra, name, note) = match kind {
         FlowElement::Shunted => (
-            json!({"arm": {"C": 0.05, "g_s": 0.05}, "signal": "energy", "update": {"rho": 10.0, "theta": "auto", "polarity": 1}}),
+            json!({"arm": {"C": 0.05, "g_s": 0.05}, "signal": "energy", "update": {"rho": T1_RHO, "theta": "auto", "polarity": 1}}),
             "t1_flow_allostery",
-            "shunted capacitor-memristor, energy signal, Hebbian + fast_fall, alpha = 2 beta rho tau_k = 10",
+            "shunted capacitor-memristor, energy signal, Hebbian + fast_fall, alpha = 2 beta rho tau_k = 2 (loop gain G_max ~ 0.16; at alpha = 10, G_max ~ 0.8 and the self-interaction halves the step, physics.md 1.5)",
         ),
         FlowElement::Mechanochemical => {
             // s_ref = max free-state y^2 of the student; rho from alpha = 2 beta rho tau_r / s_ref = 10.
@@ -210,12 +213,14 @@ fn t1_flow_allostery(kind: FlowElement) -> Result<Value, GenerateError> {
             let mut eq = Equilibrium::new(net)?;
             let free = solve_static(net, &mut eq, &net.initial_params(), 0.0, &net.examples[0])?;
             let s_ref = free.y.iter().map(|y| y * y).fold(0.0, f64::max);
-            let rho = 10.0 * s_ref / (2.0 * 0.5 * 1.0);
+            // Same α = 2 β ρ τ as the electrical element: ρ_chem = α s_ref / (2 β τ_r).
+            let alpha = 2.0 * 0.5 * T1_RHO * 1.0;
+            let rho = alpha * s_ref / (2.0 * 0.5 * 1.0);
             (
                 json!({"signal": "drop2", "feedback": {"tau_x": 0.25, "tau_r": 1.0, "eps": 0.0, "s_ref": round6(s_ref), "c0": 1.0},
                        "update": {"rho": round6(rho), "theta": "auto", "polarity": 1}}),
                 "mechanochemical_t1",
-                "integral-feedback chemistry (tau_x 0.25, tau_r 1, eps 0) driven by drop^2, alpha = 2 beta rho tau_r / s_ref = 10",
+                "integral-feedback chemistry (tau_x 0.25, tau_r 1, eps 0) driven by drop^2, alpha = 2 beta rho tau_r / s_ref = 2",
             )
         }
     };
@@ -281,7 +286,7 @@ fn t2_flow_regression() -> Result<Value, GenerateError> {
             "physics": "flow",
             "nodes": nodes_json(&g.pts),
             "elements": g.edges.iter().enumerate().map(|(e, &ij)| element_json(FlowElement::Shunted, e, ij, round6(w[e]),
-                &json!({"arm": {"C": 0.05, "g_s": 0.05}, "signal": "energy", "update": {"rho": 10.0, "theta": "auto", "polarity": 1}}))).collect::<Vec<_>>(),
+                &json!({"arm": {"C": 0.05, "g_s": 0.05}, "signal": "energy", "update": {"rho": T1_RHO, "theta": "auto", "polarity": 1}}))).collect::<Vec<_>>(),
             "boundary": {
                 "sources": [{"node": format!("n{s1}"), "value": 1.0}, {"node": format!("n{s2}"), "value": 1.0}, {"node": format!("n{gnd}"), "value": 0.0}],
                 "outputs": [{"id": "o0", "kind": "node", "node": format!("n{o1}")}, {"id": "o1", "kind": "node", "node": format!("n{o2}")}],
@@ -301,6 +306,11 @@ fn t2_flow_regression() -> Result<Value, GenerateError> {
             "protocol".into(),
             json!({"kind": "sawtooth", "beta_max": 0.5, "tau_fast": 10.0, "tau_slow": 300.0, "direction": "fast_fall",
                    "switch": {"mode": "slow_ramp", "tau_switch": "auto", "safety": 1.5}, "cycles": 4}),
+        );
+        // The slow switch (τ_sw ~ 10⁴ τ_k) pins Dopri5 at its stability limit for ~10⁵ steps.
+        m.insert(
+            "solver".into(),
+            json!({"method": "dopri5", "stiffness_check": false, "max_steps": 1000000}),
         );
         m.insert(
             "meta".into(),
@@ -352,7 +362,7 @@ fn t3_elastic_allostery() -> Result<Value, GenerateError> {
         .map(|(e, &(i, j))| {
             json!({"id": format!("b{e}"), "type": "sls", "nodes": [format!("n{i}"), format!("n{j}")], "k": 1.0,
                    "learn": "stiffness", "arm": {"k_m": 0.05, "eta": 0.05}, "signal": "energy",
-                   "update": {"rho": 25.0, "theta": "auto", "polarity": 1}})
+                   "update": {"rho": 5.0, "theta": "auto", "polarity": 1}})
         })
         .collect();
     let v = json!({
@@ -370,7 +380,7 @@ fn t3_elastic_allostery() -> Result<Value, GenerateError> {
         "theta_auto": {"c": 3.0},
         "meta": {"generator": "physlearn generate t3_elastic_allostery", "task": "T3 elastic allostery, SLS bonds (physics.md 7.3)",
                  "seeds": {"lattice": 3}, "jitter": 0.3, "n_nodes": pts.len(), "n_bonds": edges.len(),
-                 "note": "stiffness learning with the energy signal; alpha = 2 beta rho tau_k = 10"},
+                 "note": "stiffness learning with the energy signal; alpha = 2 beta rho tau_k = 2 (loop gain G_max ~ 1)"},
     });
     // Record the initial output in meta.
     let o = teacher_outputs(&v)?;

@@ -238,3 +238,50 @@ mod tests {
         assert!((s - 2.0).abs() < 1e-12 && (o - 1.0).abs() < 1e-12);
     }
 }
+
+/// Prediction of the physical weight update including the self-interaction (physics.md §1.5):
+/// `Δw = (I + π ρ τ 2 Y R Y)⁻¹ Δw_CL` for even (`y²`) weight channels, with `R = Q_f A⁻¹ Q_fᵀ` the
+/// edge–edge transfer resistance of the free DC state. Dense: for small networks (tests,
+/// diagnostics). Non-learning elements keep 0.
+pub fn loop_prediction(
+    net: &Network,
+    eq: &mut Equilibrium,
+    p: &Params,
+    beta: f64,
+    ex: usize,
+) -> Result<Vec<f64>, PhysicsError> {
+    use crate::physics::statics::solve_static;
+    let n = net.n_elements();
+    let example = &net.examples[ex];
+    let iu = ideal_update(net, eq, p, beta, example)?;
+    let free = solve_static(net, eq, p, 0.0, example)?;
+    let mut r = nalgebra::DMatrix::<f64>::zeros(n, n);
+    for e in 0..n {
+        let mut rhs = vec![0.0; eq.n_free()];
+        for &(i, c) in eq.element_free_terms(e) {
+            rhs[i] += c;
+        }
+        let sol = eq.solve_with_last_factor(net, &mut rhs);
+        for f in 0..n {
+            r[(f, e)] = net.elements[f].stencil.apply(&sol);
+        }
+    }
+    let mut m = nalgebra::DMatrix::<f64>::identity(n, n);
+    for (i, el) in net.elements.iter().enumerate() {
+        let Some(ch) = el.channels.iter().find(|c| c.target == LearnTarget::Weight) else {
+            continue;
+        };
+        let (_, tau) = el.static_signal(ch, 0.0, p.w[i], p.l[i]);
+        let g = ch.polarity * ch.rho * tau;
+        for j in 0..n {
+            if net.elements[j].learns_weight() {
+                m[(i, j)] += g * 2.0 * free.y[i] * r[(i, j)] * free.y[j];
+            }
+        }
+    }
+    let sol = m
+        .lu()
+        .solve(&nalgebra::DVector::from_vec(iu.dw.clone()))
+        .ok_or_else(|| PhysicsError::Invalid("loop matrix I + πρτ·2YRY is singular".into()))?;
+    Ok(sol.iter().copied().collect())
+}

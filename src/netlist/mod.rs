@@ -1052,6 +1052,7 @@ fn solver(cx: &mut Cx, v: Option<&Value>) -> SolverSettings {
         h_max: o.number(cx, "h_max", Some(d.h_max), Limit::Gt(0.0)),
         rk4_h: o.number(cx, "rk4_h", Some(d.rk4_h), Limit::Gt(0.0)),
         max_steps: o.number(cx, "max_steps", Some(d.max_steps as f64), Limit::Ge(1.0)) as u32,
+        stiffness_check: o.boolean(cx, "stiffness_check", d.stiffness_check),
     };
     o.finish(cx, &[]);
     s

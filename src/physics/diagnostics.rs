@@ -37,7 +37,7 @@ pub struct LoadReport {
     pub loop_gain: Option<f64>,
     /// Fraction of contrast mass inside the threshold window.
     pub window_fraction: Option<f64>,
-    /// Required `τ_switch` (multi-example tasks).
+    /// Required `τ_switch = τ max_e max_t |ds_e/dt| τ_sw / θ` (multi-example tasks).
     pub tau_switch_required: Option<f64>,
     /// Smallest physical timescale and the stiffness ratio `S = T_cycle/τ_min`.
     pub tau_min: Option<f64>,
@@ -69,7 +69,8 @@ fn group(net: &Network, e: usize, ci: usize) -> String {
 }
 
 /// Resolve `theta: "auto"` and `s_ref: "auto"` in place for a sawtooth protocol, using free and
-/// clamped static solves of the first example at the initial parameters.
+/// clamped static solves of every example at the initial parameters (θ from the largest
+/// contrast of the task; `s_ref` from the first example's free state).
 pub fn resolve_auto(
     net: &mut Network,
     saw: Option<&Sawtooth>,
@@ -130,8 +131,14 @@ pub fn resolve_auto(
         Some(f) => f,
         None => solve_static(net, &mut eq, &p, 0.0, &ex)?,
     };
-    let clamped = solve_static(net, &mut eq, &p, saw.beta_max, &ex)?;
-    let groups = contrasts(net, &p, &free, &clamped);
+    let _ = free;
+    // A_max over every example of the task (the window must hold all of them).
+    let mut groups = Vec::new();
+    for ex in net.examples.clone() {
+        let free = solve_static(net, &mut eq, &p, 0.0, &ex)?;
+        let clamped = solve_static(net, &mut eq, &p, saw.beta_max, &ex)?;
+        groups.extend(contrasts(net, &p, &free, &clamped));
+    }
     for (e, el) in net.elements.iter_mut().enumerate() {
         for ci in 0..el.channels.len() {
             if el.channels[ci].theta_spec != ThetaSpec::Auto {
@@ -408,9 +415,18 @@ pub fn diagnose(net: &Network, saw: Option<&Sawtooth>) -> LoadReport {
                     if ch.theta <= 0.0 {
                         continue;
                     }
-                    let (sa, tau) = el.static_signal(ch, a.y[e], p.w[e], p.l[e]);
-                    let (sb, _) = el.static_signal(ch, b.y[e], p.w[e], p.l[e]);
-                    req = req.max(tau * (sb - sa).abs() / ch.theta);
+                    // Along the switch the drop moves linearly from y_a to y_b; the filtered
+                    // signal is ≈ τ ds/dt, so the requirement uses the steepest part of s(y(t))
+                    // (for s = y² up to 2 max|y| |Δy|, not just |Δs|).
+                    const K: usize = 64;
+                    let (ya, yb) = (a.y[e], b.y[e]);
+                    let mut prev = el.static_signal(ch, ya, p.w[e], p.l[e]);
+                    for k in 1..=K {
+                        let y = ya + (yb - ya) * k as f64 / K as f64;
+                        let cur = el.static_signal(ch, y, p.w[e], p.l[e]);
+                        req = req.max(prev.1 * (cur.0 - prev.0).abs() * K as f64 / ch.theta);
+                        prev = cur;
+                    }
                 }
             }
         }

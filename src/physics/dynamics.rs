@@ -41,6 +41,9 @@ pub struct SolverSettings {
     pub rk4_h: f64,
     /// Step limit per segment.
     pub max_steps: u32,
+    /// Let Dopri5/Dop853 stop with `StiffnessDetected` (true) or grind on at the stability
+    /// limit (false; e.g. long, slow input switches).
+    pub stiffness_check: bool,
 }
 
 impl Default for SolverSettings {
@@ -53,6 +56,7 @@ impl Default for SolverSettings {
             h_max: 3.0,
             rk4_h: 0.5,
             max_steps: 200_000,
+            stiffness_check: true,
         }
     }
 }
@@ -428,6 +432,7 @@ impl<'a> Dynamics<'a> {
         let s = &self.settings;
         let h_max = s.h_max.min(len);
         let h0 = s.h_init.min(len);
+        let n_stiff = if s.stiffness_check { 1000 } else { u32::MAX };
         let (result, ts, ys) = match s.method {
             Method::Dopri5 => {
                 let mut st = Dopri5::from_param(
