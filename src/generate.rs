@@ -30,8 +30,10 @@ const T1_RHO: f64 = 2.0;
 /// Names accepted by [`by_name`].
 pub const NAMES: &[&str] = &[
     "t1_flow_allostery",
+    "t1_flow_allostery_annealed",
     "t2_flow_regression",
     "t3_elastic_allostery",
+    "t4_flow_classifier",
     "mechanochemical_t1",
     "series_edge",
     "maxwell_edge",
@@ -41,9 +43,18 @@ pub const NAMES: &[&str] = &[
 pub fn by_name(name: &str) -> Result<Value, GenerateError> {
     match name {
         "t1_flow_allostery" => t1_flow_allostery(FlowElement::Shunted),
+        "t1_flow_allostery_annealed" => {
+            // T1 with β annealing β_n = min(β0 (C0/C_n)^{1/2}, 8) over 200 cycles.
+            let mut v = t1_flow_allostery(FlowElement::Shunted)?;
+            v["protocol"]["beta_schedule"] = json!({"kind": "error_annealed", "cap": 8.0});
+            v["protocol"]["cycles"] = json!(200);
+            v["meta"]["generator"] = json!("physlearn generate t1_flow_allostery_annealed");
+            Ok(v)
+        }
         "mechanochemical_t1" => t1_flow_allostery(FlowElement::Mechanochemical),
         "t2_flow_regression" => t2_flow_regression(),
         "t3_elastic_allostery" => t3_elastic_allostery(),
+        "t4_flow_classifier" => Ok(t4_flow_classifier()),
         "series_edge" => Ok(series_edge()),
         "maxwell_edge" => Ok(maxwell_edge()),
         other => Err(GenerateError::Invalid(format!(
@@ -441,5 +452,102 @@ fn maxwell_edge() -> Value {
         "record": {"elements": ["mx"], "samples_per_segment": 200},
         "meta": {"generator": "physlearn generate maxwell_edge",
                  "note": "pure Maxwell bond (flagged no_static_stiffness); the output pair is pulled towards extension 0.1 by a spring beta = 0.5 to the target from rest: the Maxwell stress relaxes with tau = eta/k_m"}
+    })
+}
+
+/// T4 two-class classification with a resistor-like network (physics.md §7.4), on a seeded
+/// synthetic stand-in for Iris: two 4D Gaussian blobs (σ = 1, means 2σ apart in every feature,
+/// seed 401), 50 + 50 training and 25 + 25 test examples, features min–max scaled to [0, 1].
+/// Inputs: 4 feature nodes + a bias node at 1 + ground; two outputs with targets (0.6, 0.4) for
+/// class 0 and (0.4, 0.6) for class 1; the predicted class is the larger output. Shunted elements
+/// on a 30-node Delaunay graph (seed 402); one example per cycle with idealised resets (a
+/// physical slow switch between 100 examples would need ~10⁴ τ_k per switch).
+fn t4_flow_classifier() -> Value {
+    let mut rng = ChaCha8Rng::seed_from_u64(401);
+    // Box–Muller normal draws.
+    let mut normal = move || {
+        let u1: f64 = rng.random::<f64>().max(1e-300);
+        let u2: f64 = rng.random();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    };
+    let mut data: Vec<([f64; 4], usize)> = Vec::new();
+    for (class, n) in [(0usize, 75usize), (1, 75)] {
+        for _ in 0..n {
+            let mut x = [0.0; 4];
+            for v in x.iter_mut() {
+                *v = normal() + 2.0 * class as f64;
+            }
+            data.push((x, class));
+        }
+    }
+    let mut lo = [f64::INFINITY; 4];
+    let mut hi = [f64::NEG_INFINITY; 4];
+    for (x, _) in &data {
+        for k in 0..4 {
+            lo[k] = lo[k].min(x[k]);
+            hi[k] = hi[k].max(x[k]);
+        }
+    }
+    for (x, _) in data.iter_mut() {
+        for k in 0..4 {
+            x[k] = round6((x[k] - lo[k]) / (hi[k] - lo[k]));
+        }
+    }
+    // Interleave classes: train = first 50 of each class, test = last 25 of each.
+    let (c0, c1): (Vec<_>, Vec<_>) = data.iter().partition(|d| d.1 == 0);
+    let mut train = Vec::new();
+    for i in 0..50 {
+        train.push(c0[i]);
+        train.push(c1[i]);
+    }
+    let mut test = Vec::new();
+    for i in 50..75 {
+        test.push(c0[i]);
+        test.push(c1[i]);
+    }
+    let g = random_flow_graph(30, 402);
+    let mut inputs = Vec::new();
+    for k in 0..5 {
+        let y = (k as f64 + 0.5) / 5.0;
+        inputs.push(nearest(&g.pts, 0.0, y, &inputs));
+    }
+    let mut used = inputs.clone();
+    let gnd = nearest(&g.pts, 1.0, 0.5, &used);
+    used.push(gnd);
+    // One output close to the inputs, one in the middle: their difference can then weigh the
+    // features against the bias (a far-apart pair near ground only learns the mean level).
+    let o0 = nearest(&g.pts, 0.25, 0.5, &used);
+    used.push(o0);
+    let o1 = nearest(&g.pts, 0.6, 0.5, &used);
+    let mut srng = ChaCha8Rng::seed_from_u64(403);
+    let ex = |x: &[f64; 4], class: usize| {
+        let mut src = serde_json::Map::new();
+        for k in 0..4 {
+            src.insert(format!("n{}", inputs[k]), json!(x[k]));
+        }
+        let (t0, t1) = if class == 0 { (0.6, 0.4) } else { (0.4, 0.6) };
+        json!({"sources": src, "targets": {"o0": t0, "o1": t1}})
+    };
+    json!({
+        "schema": "physlearn-netlist/1",
+        "physics": "flow",
+        "nodes": nodes_json(&g.pts),
+        "elements": g.edges.iter().enumerate().map(|(e, &ij)| element_json(FlowElement::Shunted, e, ij, round6(0.5 + srng.random::<f64>()),
+            &json!({"arm": {"C": 0.05, "g_s": 0.05}, "signal": "energy", "update": {"rho": 1.0, "theta": "auto", "polarity": 1}}))).collect::<Vec<_>>(),
+        "boundary": {
+            "sources": inputs.iter().enumerate().map(|(k, n)| json!({"node": format!("n{n}"), "value": if k == 4 { 1.0 } else { 0.5 }}))
+                .chain(std::iter::once(json!({"node": format!("n{gnd}"), "value": 0.0}))).collect::<Vec<_>>(),
+            "outputs": [{"id": "o0", "kind": "node", "node": format!("n{o0}")}, {"id": "o1", "kind": "node", "node": format!("n{o1}")}],
+        },
+        "task": {
+            "examples": train.iter().map(|(x, c)| ex(x, *c)).collect::<Vec<_>>(),
+            "test_examples": test.iter().map(|(x, c)| ex(x, *c)).collect::<Vec<_>>(),
+        },
+        "protocol": {"kind": "sawtooth", "beta_max": 0.5, "tau_fast": 10.0, "tau_slow": 300.0, "direction": "fast_fall",
+                     "switch": {"mode": "reset_idealized"}, "cycles": 2000},
+        "meta": {"generator": "physlearn generate t4_flow_classifier", "task": "T4 two-class classification (physics.md 7.4), synthetic Gaussian blobs",
+                 "seeds": {"data": 401, "graph": 402, "student": 403}, "n_edges": g.edges.len(),
+                 "inputs": inputs.iter().map(|n| format!("n{n}")).collect::<Vec<_>>(), "bias_node": format!("n{}", inputs[4]),
+                 "classes": "targets (0.6, 0.4) = class 0, (0.4, 0.6) = class 1; predicted class = larger output"},
     })
 }

@@ -285,3 +285,33 @@ pub fn loop_prediction(
         .ok_or_else(|| PhysicsError::Invalid("loop matrix I + πρτ·2YRY is singular".into()))?;
     Ok(sol.iter().copied().collect())
 }
+
+/// Classification accuracy on a set of examples: the predicted class is the largest free-state
+/// output, the true class the largest target. NaN with fewer than two outputs or no examples.
+pub fn accuracy(
+    net: &Network,
+    eq: &mut Equilibrium,
+    p: &Params,
+    examples: &[crate::physics::model::Example],
+) -> Result<f64, PhysicsError> {
+    if net.outputs.len() < 2 || examples.is_empty() {
+        return Ok(f64::NAN);
+    }
+    let argmax = |v: &[f64]| {
+        v.iter()
+            .enumerate()
+            .fold(
+                (0, f64::NEG_INFINITY),
+                |b, (i, &x)| if x > b.1 { (i, x) } else { b },
+            )
+            .0
+    };
+    let mut ok = 0usize;
+    for ex in examples {
+        let s = crate::physics::statics::solve_static(net, eq, p, 0.0, ex)?;
+        if argmax(&s.o) == argmax(&ex.targets) {
+            ok += 1;
+        }
+    }
+    Ok(ok as f64 / examples.len() as f64)
+}

@@ -31,6 +31,8 @@ enum Command {
     Train(cli::train::TrainArgs),
     /// One cycle compared with the ideal contrastive rule and the gradient (no training).
     Compare(cli::train::CompareArgs),
+    /// Benchmarks (wall time, RHS evaluations).
+    Bench(cli::bench::BenchArgs),
 }
 
 fn main() {
@@ -42,6 +44,7 @@ fn main() {
         Command::Generate(a) => cli::core::generate(a),
         Command::Train(a) => cli::train::train(a),
         Command::Compare(a) => cli::train::compare(a),
+        Command::Bench(a) => cli::bench::bench(a),
     };
     if let Err(f) = result {
         eprintln!("error: {:#}", f.error);

@@ -4,7 +4,9 @@
 //! gradient descent at the mapped learning rate) train side by side from the same initial
 //! weights. The whole state can be checkpointed and resumed bit for bit.
 
-use crate::learning::{apply, compare, cosine, gd_step, lsq, references, stack, Comparison};
+use crate::learning::{
+    accuracy, apply, compare, cosine, gd_step, lsq, references, stack, Comparison,
+};
 use crate::physics::equilibrium::Equilibrium;
 use crate::physics::model::{LearnTarget, Params, SignalSource, States};
 use crate::physics::protocol::Sawtooth;
@@ -47,6 +49,14 @@ pub struct EpochRow {
     pub cos_grad: f64,
     pub slope: f64,
     pub cost: f64,
+    /// Classification accuracy (NaN with fewer than two outputs) of the three learners on the
+    /// training examples and the held-out test examples, at the end of the epoch.
+    pub acc_train_phys: f64,
+    pub acc_test_phys: f64,
+    pub acc_train_cl: f64,
+    pub acc_test_cl: f64,
+    pub acc_train_gd: f64,
+    pub acc_test_gd: f64,
 }
 
 /// Everything needed to continue a run exactly.
@@ -279,6 +289,17 @@ impl<'a> Trainer<'a> {
                 cos_grad: cosine(&phys, &ng),
                 slope: lsq(&phys, &cl).0,
                 cost: self.ck.last_cost_phys,
+                acc_train_phys: accuracy(net, &mut self.eq, &self.runner.params, &net.examples)?,
+                acc_test_phys: accuracy(
+                    net,
+                    &mut self.eq,
+                    &self.runner.params,
+                    &net.test_examples,
+                )?,
+                acc_train_cl: accuracy(net, &mut self.eq, &self.ck.cl, &net.examples)?,
+                acc_test_cl: accuracy(net, &mut self.eq, &self.ck.cl, &net.test_examples)?,
+                acc_train_gd: accuracy(net, &mut self.eq, &self.ck.gd, &net.examples)?,
+                acc_test_gd: accuracy(net, &mut self.eq, &self.ck.gd, &net.test_examples)?,
             });
             self.ck.epoch_start = self.runner.params.clone();
         }

@@ -263,3 +263,100 @@ fn schema_is_json_and_docs_tables_are_current() {
         "docs/netlist.md is out of date: regenerate the tables with `physlearn schema --markdown`"
     );
 }
+
+/// `train --resume` continues bit for bit: an interrupted run (stopped after 3 of 6 cycles,
+/// checkpoint every 2) resumed to the end gives exactly the uninterrupted results.
+#[test]
+fn train_resume_is_bit_for_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nl = Path::new("netlists/t1_flow_allostery.json");
+    let full = tmp.path().join("full");
+    let part = tmp.path().join("part");
+    let st = bin()
+        .arg("train")
+        .arg(nl)
+        .arg("--out")
+        .arg(&full)
+        .args(["--cycles", "6"])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let st = bin()
+        .arg("train")
+        .arg(nl)
+        .arg("--out")
+        .arg(&part)
+        .args([
+            "--cycles",
+            "6",
+            "--checkpoint-every",
+            "2",
+            "--stop-after",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert!(part.join("checkpoint.json").exists());
+    assert!(!part.join("train.csv").exists());
+    let st = bin()
+        .arg("train")
+        .arg("--resume")
+        .arg(&part)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let strip_wall = |p: &Path| -> Vec<String> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut f: Vec<&str> = l.split(',').collect();
+                f.pop(); // wall_seconds
+                f.join(",")
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip_wall(&full.join("train.csv")),
+        strip_wall(&part.join("train.csv"))
+    );
+    assert_eq!(
+        std::fs::read_to_string(full.join("weights_final.csv")).unwrap(),
+        std::fs::read_to_string(part.join("weights_final.csv")).unwrap()
+    );
+    for f in [
+        "cost.png",
+        "cosine.png",
+        "scatter.png",
+        "network.png",
+        "summary.json",
+        "manifest.json",
+    ] {
+        assert!(part.join(f).exists(), "missing {f}");
+    }
+    // A changed netlist is refused.
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(nl).unwrap()).unwrap();
+    v["protocol"]["tau_slow"] = json!(301.0);
+    let other = write(tmp.path(), "other.json", &v);
+    let st = bin()
+        .arg("train")
+        .arg(&other)
+        .arg("--resume")
+        .arg(&part)
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(2));
+}

@@ -1,6 +1,7 @@
 //! Command-line front end. Each subcommand lives in its own file with an `Args` struct (clap
 //! derive) and a `run(args) -> Result<(), Failure>` function. Only this layer uses `anyhow`.
 
+pub mod bench;
 pub mod core;
 pub mod train;
 

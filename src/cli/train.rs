@@ -229,11 +229,21 @@ fn write_outputs(
     }
     write_atomic(&dir.join("weights_final.csv"), w.as_bytes())?;
     if !ck.epochs.is_empty() {
-        let mut e = String::from("epoch,cos_cl,cos_grad,slope,cost\n");
+        let mut e = String::from("epoch,cos_cl,cos_grad,slope,cost,acc_train_phys,acc_test_phys,acc_train_cl,acc_test_cl,acc_train_gd,acc_test_gd\n");
         for r in &ck.epochs {
             e.push_str(&format!(
-                "{},{:.9e},{:.9e},{:.9e},{:.9e}\n",
-                r.epoch, r.cos_cl, r.cos_grad, r.slope, r.cost
+                "{},{:.9e},{:.9e},{:.9e},{:.9e},{},{},{},{},{},{}\n",
+                r.epoch,
+                r.cos_cl,
+                r.cos_grad,
+                r.slope,
+                r.cost,
+                r.acc_train_phys,
+                r.acc_test_phys,
+                r.acc_train_cl,
+                r.acc_test_cl,
+                r.acc_train_gd,
+                r.acc_test_gd
             ));
         }
         write_atomic(&dir.join("epochs.csv"), e.as_bytes())?;

@@ -662,79 +662,85 @@ fn build(cx: &mut Cx, root: &Value) -> Option<Netlist> {
 
     // ---- task
     let mut task = Obj::new(cx, top.get("task"), "task");
-    let ex_v = arr(cx, task.get("examples"), "task.examples", false);
     let _ = task.choice(cx, "cost", &["half_sse"], "half_sse");
-    let mut examples = Vec::new();
-    for (i, xv) in ex_v.iter().enumerate() {
-        let path = format!("task.examples[{i}]");
-        let mut o = Obj::new(cx, Some(xv), &path);
-        let mut xd = default_xd.clone();
-        if let Some(v) = o.get("sources") {
-            match v {
-                Value::Object(m) => {
-                    for (k, val) in m {
-                        let p = format!("{path}.sources.{k}");
-                        match node_index.get(k).and_then(|n| source_nodes.get(n)) {
-                            Some(&d0) => {
-                                let vals = source_value(cx, Some(val), &p, domain, true);
-                                for (j, x) in vals.iter().enumerate().take(dpn) {
-                                    xd[d0 + j] = *x;
+    let mut sections: Vec<Vec<Example>> = Vec::new();
+    for section in ["examples", "test_examples"] {
+        let ex_v = arr(cx, task.get(section), &format!("task.{section}"), false);
+        let mut examples = Vec::new();
+        for (i, xv) in ex_v.iter().enumerate() {
+            let path = format!("task.{section}[{i}]");
+            let mut o = Obj::new(cx, Some(xv), &path);
+            let mut xd = default_xd.clone();
+            if let Some(v) = o.get("sources") {
+                match v {
+                    Value::Object(m) => {
+                        for (k, val) in m {
+                            let p = format!("{path}.sources.{k}");
+                            match node_index.get(k).and_then(|n| source_nodes.get(n)) {
+                                Some(&d0) => {
+                                    let vals = source_value(cx, Some(val), &p, domain, true);
+                                    for (j, x) in vals.iter().enumerate().take(dpn) {
+                                        xd[d0 + j] = *x;
+                                    }
                                 }
-                            }
-                            None => cx.fault(
-                                p,
-                                format!(
+                                None => cx.fault(
+                                    p,
+                                    format!(
                                     "\"{k}\" is not a source node (declare it in boundary.sources)"
                                 ),
-                            ),
+                                ),
+                            }
                         }
                     }
-                }
-                other => cx.fault(
-                    format!("{path}.sources"),
-                    format!(
-                        "expected an object {{node: value}}, got {}",
-                        type_name(other)
+                    other => cx.fault(
+                        format!("{path}.sources"),
+                        format!(
+                            "expected an object {{node: value}}, got {}",
+                            type_name(other)
+                        ),
                     ),
-                ),
+                }
             }
-        }
-        let mut targets = out_default_target.clone();
-        if let Some(v) = o.get("targets") {
-            match v {
-                Value::Object(m) => {
-                    for (k, val) in m {
-                        let p = format!("{path}.targets.{k}");
-                        match (out_index.get(k), val.as_f64()) {
-                            (Some(&j), Some(x)) if x.is_finite() => targets[j] = x,
-                            (Some(_), _) => cx.fault(
-                                p,
-                                format!("expected a finite number, got {}", describe(val)),
-                            ),
-                            (None, _) => cx.fault(p, format!("unknown output id \"{k}\"")),
+            let mut targets = out_default_target.clone();
+            if let Some(v) = o.get("targets") {
+                match v {
+                    Value::Object(m) => {
+                        for (k, val) in m {
+                            let p = format!("{path}.targets.{k}");
+                            match (out_index.get(k), val.as_f64()) {
+                                (Some(&j), Some(x)) if x.is_finite() => targets[j] = x,
+                                (Some(_), _) => cx.fault(
+                                    p,
+                                    format!("expected a finite number, got {}", describe(val)),
+                                ),
+                                (None, _) => cx.fault(p, format!("unknown output id \"{k}\"")),
+                            }
                         }
                     }
-                }
-                other => cx.fault(
-                    format!("{path}.targets"),
-                    format!(
-                        "expected an object {{output: target}}, got {}",
-                        type_name(other)
+                    other => cx.fault(
+                        format!("{path}.targets"),
+                        format!(
+                            "expected an object {{output: target}}, got {}",
+                            type_name(other)
+                        ),
                     ),
-                ),
+                }
             }
-        }
-        for (j, t) in targets.iter().enumerate() {
-            if !t.is_finite() {
-                cx.fault(
-                    format!("{path}.targets"),
-                    format!("no target for output \"{}\"", outputs[j].name),
-                );
+            for (j, t) in targets.iter().enumerate() {
+                if !t.is_finite() {
+                    cx.fault(
+                        format!("{path}.targets"),
+                        format!("no target for output \"{}\"", outputs[j].name),
+                    );
+                }
             }
+            o.finish(cx, &[]);
+            examples.push(Example { xd, targets });
         }
-        o.finish(cx, &[]);
-        examples.push(Example { xd, targets });
+        sections.push(examples);
     }
+    let test_examples = sections.pop().unwrap_or_default();
+    let mut examples = sections.pop().unwrap_or_default();
     task.finish(cx, &[]);
     let has_task = !examples.is_empty();
     if examples.is_empty() {
@@ -795,6 +801,7 @@ fn build(cx: &mut Cx, root: &Value) -> Option<Netlist> {
         dirichlet_dofs,
         waveforms,
         examples,
+        test_examples,
         dof_map: Vec::new(),
         n_free: 0,
     };

@@ -136,6 +136,7 @@ pub fn json_schema() -> Value {
                     "target": num}}}}},
             "task": {"type": "object", "additionalProperties": false, "properties": {
                 "cost": {"const": "half_sse"},
+                "test_examples": {"type": "array", "description": "held-out examples (accuracy only)"},
                 "examples": {"type": "array", "items": {"type": "object", "additionalProperties": false, "properties": {
                     "sources": {"type": "object"}, "targets": {"type": "object"}}}}}},
             "protocol": {"type": "object", "properties": {

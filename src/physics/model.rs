@@ -586,6 +586,8 @@ pub struct Network {
     /// Waveform per Dirichlet DOF (None: value from the current example).
     pub waveforms: Vec<Option<Waveform>>,
     pub examples: Vec<Example>,
+    /// Held-out examples (classification accuracy); never used for learning.
+    pub test_examples: Vec<Example>,
     /// For every global DOF: `Ok(free index)` or `Err(dirichlet index)`.
     #[serde(skip)]
     pub dof_map: Vec<Result<usize, usize>>,
