@@ -551,3 +551,103 @@ fn t4_flow_classifier() -> Value {
                  "classes": "targets (0.6, 0.4) = class 0, (0.4, 0.6) = class 1; predicted class = larger output"},
     })
 }
+
+/// The `lattice-n` benchmark workload of `../shared/bench/README.md` as a netlist: an n×n grid
+/// (nodes `k = r n + c`, edges in the reference's order: for each node the horizontal edge then
+/// the vertical one), every edge a leaky series memristor (`series_leaky`, C = 1, G_L = 0.01)
+/// with the paper-literal polar signal and the dead-zone rule `ρ sign(v) max(|v| − θ, 0)`
+/// (ρ = 0.01, θ = 0.05), hard bound g ≥ g_min = 1e-3; column 0 at `v_left`, column n−1 at 0;
+/// output node (n/2, n/2) nudged to 0.8 by a sawtooth β (0 → 1 in 1, back in 9; 20 periods);
+/// capacitors start discharged. `g0` gives the initial conductances in edge order (the
+/// reference's file format); without it they are drawn U[0.5, 1.5] from ChaCha8 (seed
+/// 20240601 + n), which differs from the reference's NumPy draw.
+pub fn lattice(n: usize, v_left: f64, g0: Option<Vec<f64>>) -> Result<Value, GenerateError> {
+    if n < 3 {
+        return Err(GenerateError::Invalid(format!(
+            "lattice needs n ≥ 3, got {n}"
+        )));
+    }
+    let n_edges = 2 * n * (n - 1);
+    let g0 = match g0 {
+        Some(g) if g.len() == n_edges => g,
+        Some(g) => {
+            return Err(GenerateError::Invalid(format!(
+                "g0 has {} values, lattice-{n} has {n_edges} edges",
+                g.len()
+            )))
+        }
+        None => {
+            let mut rng = ChaCha8Rng::seed_from_u64(20240601 + n as u64);
+            (0..n_edges).map(|_| 0.5 + rng.random::<f64>()).collect()
+        }
+    };
+    let mut edges = Vec::with_capacity(n_edges);
+    for r in 0..n {
+        for c in 0..n {
+            let k = r * n + c;
+            if c < n - 1 {
+                edges.push((k, k + 1));
+            }
+            if r < n - 1 {
+                edges.push((k, k + n));
+            }
+        }
+    }
+    let out = (n / 2) * n + n / 2;
+    let nodes: Vec<Value> = (0..n * n)
+        .map(|k| json!({"id": format!("n{k}"), "pos": [(k % n) as f64, (k / n) as f64]}))
+        .collect();
+    let elements: Vec<Value> = edges
+        .iter()
+        .enumerate()
+        .map(|(e, &(i, j))| {
+            json!({"id": format!("e{e}"), "type": "nanofluidic_cm", "topology": "series_leaky",
+                   "nodes": [format!("n{i}"), format!("n{j}")], "w": g0[e], "w_min": 1e-3, "w_max": 1e12, "bound": "hard",
+                   "arm": {"C": 1.0, "g_leak": 0.01}, "signal": "polar",
+                   "update": {"rho": 0.01, "theta": 0.05, "polarity": 1, "nonlinearity": {"kind": "dead_zone"}}})
+        })
+        .collect();
+    let mut sources: Vec<Value> = (0..n)
+        .map(|r| json!({"node": format!("n{}", r * n), "value": v_left}))
+        .collect();
+    sources.extend((0..n).map(|r| json!({"node": format!("n{}", r * n + n - 1), "value": 0.0})));
+    Ok(json!({
+        "schema": "physlearn-netlist/1",
+        "physics": "flow",
+        "nodes": nodes,
+        "elements": elements,
+        "boundary": {"sources": sources, "outputs": [{"id": "out", "kind": "node", "node": format!("n{out}")}]},
+        "task": {"examples": [{"targets": {"out": 0.8}}]},
+        "protocol": {"kind": "sawtooth", "beta_max": 1.0, "tau_fast": 1.0, "tau_slow": 9.0, "direction": "fast_rise",
+                     "ramp_shape": "linear_beta", "cycles": 20, "initial": "rest"},
+        "solver": {"method": "dopri5", "rtol": 1e-6, "atol": 1e-9, "h_init": 0.01, "h_max": 10.0},
+        "record": {"elements": ["e0"], "samples_per_segment": 0},
+        "meta": {"generator": format!("physlearn generate lattice --n {n} --v-left {v_left}"), "workload": "lattice-n (../shared/bench/README.md)",
+                 "n": n, "n_edges": n_edges, "output_node": format!("n{out}"),
+                 "note": "paper-literal leaky series element with the polar signal: a performance workload, not a learning task"},
+    }))
+}
+
+/// Read a g0 file (one value per line, the reference's format).
+pub fn read_g0(path: &std::path::Path) -> Result<Vec<f64>, GenerateError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| GenerateError::Invalid(format!("{}: {e}", path.display())))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            l.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| {
+                    GenerateError::Invalid(format!(
+                        "{}:{}: expected a positive number, got \"{}\"",
+                        path.display(),
+                        i + 1,
+                        l.trim()
+                    ))
+                })
+        })
+        .collect()
+}

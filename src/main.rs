@@ -2,6 +2,15 @@
 //!
 //! Exit codes: 0 ok, 1 other failure, 2 bad input, 3 numerical failure.
 
+/// `println!` that ignores a closed stdout (e.g. `physlearn check big.json | head`) instead of
+/// panicking.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 mod cli;
 
 use clap::{Parser, Subcommand};

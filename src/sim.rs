@@ -62,6 +62,7 @@ pub fn prepare(nl: &Netlist) -> Result<Prepared, PhysicsError> {
                 tau_switch: s.tau_switch.unwrap_or(0.0),
                 beta_schedule: s.beta_schedule,
                 cycles: s.cycles,
+                from_rest: s.from_rest,
             };
             if s.switch_mode == SwitchMode::ResetIdealized && net.examples.len() > 1 {
                 non_physical.push(
@@ -160,6 +161,9 @@ pub fn run<'a>(
             runner.run_hold(*beta, *duration, opts.sampling)?;
         }
         Protocol::Sawtooth(saw) => {
+            if saw.from_rest {
+                runner.states = crate::physics::model::States::zeros(net.n_elements());
+            }
             let n = opts.cycles.unwrap_or(saw.cycles);
             let cost0 = runner.cost();
             let mut cost = cost0;

@@ -138,7 +138,10 @@ impl<'a> Trainer<'a> {
             .cloned()
             .ok_or_else(|| PhysicsError::Invalid("training needs a sawtooth protocol".into()))?;
         let net = &prep.network;
-        let runner = Runner::new(net, prep.solver, net.initial_params())?;
+        let mut runner = Runner::new(net, prep.solver, net.initial_params())?;
+        if saw.from_rest {
+            runner.states = States::zeros(net.n_elements());
+        }
         let mut eq = Equilibrium::new(net)?;
         let p0 = net.initial_params();
         let c0 = mean_cost(net, &mut eq, &p0)?;

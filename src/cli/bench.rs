@@ -75,9 +75,15 @@ fn netlists(
     } else {
         files
     };
-    println!(
+    say!(
         "{:<28} {:>6} {:>7} {:>12} {:>12} {:>10} {:>12}",
-        "netlist", "nodes", "edges", "s/cycle", "RHS/cycle", "rejected", "factor/cycle"
+        "netlist",
+        "nodes",
+        "edges",
+        "s/cycle",
+        "RHS/cycle",
+        "rejected",
+        "factor/cycle"
     );
     let mut results = Vec::new();
     for f in files {
@@ -108,7 +114,7 @@ fn netlists(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         let t = median(times);
-        println!(
+        say!(
             "{:<28} {:>6} {:>7} {:>12.4e} {:>12.0} {:>10.1} {:>12.0}",
             name,
             net.node_names.len(),

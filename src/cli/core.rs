@@ -56,12 +56,12 @@ pub fn check(a: CheckArgs) -> Result<(), Failure> {
             "protocol": prep.protocol,
             "non_physical": prep.non_physical,
         });
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&v).map_err(Failure::other)?
         );
     } else {
-        println!(
+        say!(
             "{}: {:?} network, {} nodes, {} elements ({} learning), {} free DOFs, {} outputs, {} example(s)",
             a.file.display(),
             net.domain,
@@ -73,10 +73,10 @@ pub fn check(a: CheckArgs) -> Result<(), Failure> {
             net.examples.len()
         );
         if let Some(c) = rep.cost0 {
-            println!("  initial cost C0 = {c:.6e}");
+            say!("  initial cost C0 = {c:.6e}");
         }
         for (g, a) in &rep.a_max {
-            println!("  A_max [{g}] = {a:.4e}");
+            say!("  A_max [{g}] = {a:.4e}");
         }
         if let Some(s) = prep.sawtooth() {
             let th: Vec<f64> = net
@@ -88,36 +88,36 @@ pub fn check(a: CheckArgs) -> Result<(), Failure> {
                 th.iter().copied().reduce(f64::min),
                 th.iter().copied().reduce(f64::max),
             ) {
-                println!(
+                say!(
                     "  theta (resolved) in [{lo:.4e}, {hi:.4e}] (c = {})",
                     nl.theta_c
                 );
             }
-            println!(
+            say!(
                 "  protocol: sawtooth {:?}, beta_max {}, tau_fast {}, tau_slow {}, {} cycle(s), switch {:?} (tau_switch {:.4e})",
                 s.direction, s.beta_max, s.tau_fast, s.tau_slow, s.cycles, s.switch_mode, s.tau_switch
             );
         }
         if let Some(g) = rep.loop_gain {
-            println!("  loop gain G_max = {g:.4}");
+            say!("  loop gain G_max = {g:.4}");
         }
         if let Some(f) = rep.window_fraction {
-            println!(
+            say!(
                 "  contrast mass inside the threshold window: {:.1}%",
                 100.0 * f
             );
         }
         if let Some(t) = rep.tau_switch_required {
-            println!("  required tau_switch = {t:.4e}");
+            say!("  required tau_switch = {t:.4e}");
         }
         if let (Some(tm), Some(s)) = (rep.tau_min, rep.stiffness_ratio) {
-            println!(
+            say!(
                 "  stiffness: tau_min = {tm:.4e}, S = {s:.3e} (suggested: {})",
                 rep.suggested_method.as_deref().unwrap_or("dopri5")
             );
         }
         for np in &prep.non_physical {
-            println!("  NON-PHYSICAL: {np}");
+            say!("  NON-PHYSICAL: {np}");
         }
         for d in &rep.diagnostics {
             let tag = match d.level {
@@ -125,10 +125,10 @@ pub fn check(a: CheckArgs) -> Result<(), Failure> {
                 Level::Warning => "warning",
                 Level::Error => "error",
             };
-            println!("  {tag} [{}]: {}", d.code, d.message);
+            say!("  {tag} [{}]: {}", d.code, d.message);
         }
         if !rep.has_errors() {
-            println!("ok");
+            say!("ok");
         }
     }
     if rep.has_errors() {
@@ -365,7 +365,7 @@ pub fn schema(a: SchemaArgs) -> Result<(), Failure> {
     } else {
         let s = serde_json::to_string_pretty(&netlist::schema::json_schema())
             .map_err(Failure::other)?;
-        println!("{s}");
+        say!("{s}");
     }
     Ok(())
 }
@@ -378,10 +378,30 @@ pub struct GenerateArgs {
     /// Output file (default: stdout).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// lattice: grid size n (n×n nodes, 2n(n−1) edges).
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// lattice: potential of the left column.
+    #[arg(long, default_value_t = 1.0)]
+    pub v_left: f64,
+    /// lattice: initial conductances, one per line in edge order.
+    #[arg(long)]
+    pub g0: Option<PathBuf>,
 }
 
 pub fn generate(a: GenerateArgs) -> Result<(), Failure> {
-    let v = physlearn::generate::by_name(&a.name).map_err(|e| match e {
+    let result = if a.name == "lattice" {
+        let n =
+            a.n.ok_or_else(|| Failure::bad_input(anyhow!("generate lattice needs --n N")))?;
+        let g0 = match &a.g0 {
+            Some(p) => Some(physlearn::generate::read_g0(p).map_err(Failure::bad_input)?),
+            None => None,
+        };
+        physlearn::generate::lattice(n, a.v_left, g0)
+    } else {
+        physlearn::generate::by_name(&a.name)
+    };
+    let v = result.map_err(|e| match e {
         physlearn::generate::GenerateError::Invalid(_) => Failure::bad_input(e),
         other => Failure::other(other),
     })?;

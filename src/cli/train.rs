@@ -29,37 +29,40 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
             m.remove("dw_phys");
             m.remove("dw_cl");
         }
-        println!("{}", serde_json::to_string(&v).map_err(Failure::other)?);
+        say!("{}", serde_json::to_string(&v).map_err(Failure::other)?);
     } else {
         let c = &r.comparison;
-        println!(
+        say!(
             "one cycle of {} (example 0, initial weights)",
             a.file.display()
         );
-        println!("  cos(Δw_phys, Δw_CL)          {:>10.4}", c.cos_cl);
-        println!("  cos(Δw_phys, −∇C)            {:>10.4}", c.cos_grad);
-        println!(
+        say!("  cos(Δw_phys, Δw_CL)          {:>10.4}", c.cos_cl);
+        say!("  cos(Δw_phys, −∇C)            {:>10.4}", c.cos_grad);
+        say!(
             "  LSQ slope / offset           {:>10.4} / {:.3e}",
-            c.slope, c.offset
+            c.slope,
+            c.offset
         );
-        println!(
+        say!(
             "  wrong-sign fraction          {:>10.4}",
             c.wrong_sign_fraction
         );
-        println!("  contrast mass in window      {:>10.4}", c.window_fraction);
-        println!(
+        say!("  contrast mass in window      {:>10.4}", c.window_fraction);
+        say!(
             "  max contrast / lower edge    {:>10.3}",
             c.max_contrast_over_lower_edge
         );
-        println!("  loop gain G_max              {:>10.4}", r.loop_gain);
-        println!("  cost                         {:>10.4e}", c.cost);
-        println!(
+        say!("  loop gain G_max              {:>10.4}", r.loop_gain);
+        say!("  cost                         {:>10.4e}", c.cost);
+        say!(
             "  RHS evaluations / rejected   {:>10} / {}",
-            r.rhs_evals, r.rejected_steps
+            r.rhs_evals,
+            r.rejected_steps
         );
-        println!(
+        say!(
             "  wall time                    {:>10.4} s (settle {:.1})",
-            r.wall_seconds, r.settle
+            r.wall_seconds,
+            r.settle
         );
     }
     Ok(())

@@ -83,6 +83,8 @@ pub struct SawtoothSpec {
     pub switch_safety: f64,
     pub beta_schedule: BetaSchedule,
     pub cycles: usize,
+    /// Start with every arm/chemical state at 0 instead of the free DC state.
+    pub from_rest: bool,
 }
 
 /// Time-series recording options.
@@ -1008,6 +1010,7 @@ fn protocol(cx: &mut Cx, v: Option<&Value>) -> ProtocolSpec {
         };
         bs.finish(cx, &[]);
         let cycles = o.number(cx, "cycles", Some(1.0), Limit::Ge(1.0));
+        let from_rest = o.choice(cx, "initial", &["free_dc", "rest"], "free_dc") == "rest";
         if cycles.fract() != 0.0 {
             cx.fault(
                 "protocol.cycles",
@@ -1034,6 +1037,7 @@ fn protocol(cx: &mut Cx, v: Option<&Value>) -> ProtocolSpec {
             switch_safety,
             beta_schedule,
             cycles: cycles.max(1.0) as usize,
+            from_rest,
         })
     };
     o.finish(cx, &[]);

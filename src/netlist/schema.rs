@@ -150,6 +150,7 @@ pub fn json_schema() -> Value {
                 "switch": {"type": "object", "properties": {"mode": {"enum": ["slow_ramp", "reset_idealized"]}, "tau_switch": {"oneOf": [num, {"const": "auto"}]}, "safety": num}},
                 "beta_schedule": {"type": "object", "properties": {"kind": {"enum": ["constant", "error_annealed"]}, "cap": num}},
                 "cycles": {"type": "integer", "minimum": 1, "default": 1},
+                "initial": {"enum": ["free_dc", "rest"], "default": "free_dc"},
                 "beta": num, "duration": num}},
             "theta_auto": {"type": "object", "properties": {"c": {"type": "number", "exclusiveMinimum": 0, "default": 3.0}}},
             "solver": {"type": "object", "additionalProperties": false, "properties": {

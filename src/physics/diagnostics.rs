@@ -9,6 +9,9 @@ use super::statics::{solve_static, transfer_diagonal, StaticState};
 use super::PhysicsError;
 use serde::Serialize;
 
+/// Largest network for which the exact loop gain (one solve per element) is computed at load.
+pub const LOOP_GAIN_MAX_ELEMENTS: usize = 5000;
+
 /// Severity of a diagnostic.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,6 +58,29 @@ impl LoadReport {
             code,
             message,
         });
+    }
+
+    /// One diagnostic for a finding shared by many elements: the count and the first names.
+    fn push_elements(&mut self, level: Level, code: &'static str, names: &[String], what: &str) {
+        if names.is_empty() {
+            return;
+        }
+        let shown: Vec<String> = names.iter().take(5).map(|n| format!("'{n}'")).collect();
+        let more = if names.len() > 5 {
+            format!(" and {} more", names.len() - 5)
+        } else {
+            String::new()
+        };
+        let subject = if names.len() == 1 {
+            "element".to_string()
+        } else {
+            format!("{} elements", names.len())
+        };
+        self.push(
+            level,
+            code,
+            format!("{subject} ({}{more}): {what}", shown.join(", ")),
+        );
     }
 
     pub fn has_errors(&self) -> bool {
@@ -191,31 +217,26 @@ pub fn required_sign(target: LearnTarget) -> f64 {
 pub fn diagnose(net: &Network, saw: Option<&Sawtooth>) -> LoadReport {
     let mut rep = LoadReport::default();
     let p = net.initial_params();
+    let no_dc: Vec<String> = net
+        .elements
+        .iter()
+        .filter(|e| e.kind.no_dc_path())
+        .map(|e| e.name.clone())
+        .collect();
+    rep.push_elements(Level::Warning, "no_dc_path", &no_dc, "paper-literal element without DC path / static stiffness (series C–memristor or pure Maxwell): simulable for transients only");
+    let odd: Vec<String> = net
+        .elements
+        .iter()
+        .filter(|e| {
+            e.channels.iter().any(|c| {
+                c.target == LearnTarget::Weight
+                    && matches!(c.source, SignalSource::Arm(ArmSignal::Polar))
+            })
+        })
+        .map(|e| e.name.clone())
+        .collect();
+    rep.push_elements(Level::Warning, "parity", &odd, "a polar (odd) signal drives a conductance/stiffness; the update has the wrong parity and is not a descent direction (physics.md §0.3)");
     for el in &net.elements {
-        if el.kind.no_dc_path() {
-            rep.push(
-                Level::Warning,
-                "no_dc_path",
-                format!(
-                    "element '{}' ({}) is paper-literal: no DC path / no static stiffness; it is simulable for transients only",
-                    el.name,
-                    el.kind.label()
-                ),
-            );
-        }
-        for ch in &el.channels {
-            let odd = matches!(ch.source, SignalSource::Arm(ArmSignal::Polar));
-            if odd && ch.target == LearnTarget::Weight {
-                rep.push(
-                    Level::Warning,
-                    "parity",
-                    format!(
-                        "element '{}': a polar (odd) signal drives a conductance/stiffness; the update has the wrong parity and is not a descent direction (physics.md §0.3)",
-                        el.name
-                    ),
-                );
-            }
-        }
         if let Some(ch) = &el.chem {
             let (a, b) = (
                 ch.tau_r + ch.eps * ch.tau_x,
@@ -364,8 +385,22 @@ pub fn diagnose(net: &Network, saw: Option<&Sawtooth>) -> LoadReport {
             );
         }
     }
-    // Loop gain: G = ρ τ max_e 2 y_e² R_ee / s_scale for even weight channels.
-    if let Ok(r) = transfer_diagonal(net, &mut eq, &p, 0.0, ex) {
+    // Loop gain: G = ρ τ max_e 2 y_e² R_ee / s_scale for even weight channels (one solve per
+    // element: skipped above LOOP_GAIN_MAX_ELEMENTS).
+    let r_diag = if net.n_elements() <= LOOP_GAIN_MAX_ELEMENTS {
+        transfer_diagonal(net, &mut eq, &p, 0.0, ex).ok()
+    } else {
+        rep.push(
+            Level::Info,
+            "loop_gain",
+            format!(
+                "loop gain not computed ({} elements > {LOOP_GAIN_MAX_ELEMENTS})",
+                net.n_elements()
+            ),
+        );
+        None
+    };
+    if let Some(r) = r_diag {
         let mut g_max: f64 = 0.0;
         let mut anti = false;
         for (e, el) in net.elements.iter().enumerate() {

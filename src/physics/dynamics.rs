@@ -262,6 +262,30 @@ impl<'a> Dynamics<'a> {
         })
     }
 
+    /// Wall time spent in the network solves of the right-hand side so far.
+    pub fn linear_solve_seconds(&self) -> f64 {
+        self.scratch.borrow().eq.solve_seconds
+    }
+
+    /// Outputs at the current packed state `v`, nudge `beta`, with example `ex`'s inputs at time t.
+    pub fn outputs_at(
+        &self,
+        t: f64,
+        v: &[f64],
+        beta: f64,
+        ex: usize,
+    ) -> Result<Vec<f64>, PhysicsError> {
+        let seg = Segment {
+            t0: t,
+            t1: t,
+            kind: super::protocol::SegmentKind::Hold,
+            beta: super::protocol::BetaRamp::Const(beta),
+            from: ex,
+            to: ex,
+        };
+        Ok(self.observe(&seg, t, v)?.outputs)
+    }
+
     /// Boundary values at time t in a segment.
     fn boundary(&self, seg: &Segment, t: f64, xd: &mut [f64], targets: &mut [f64]) {
         let s = seg.frac(t);

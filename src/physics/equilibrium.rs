@@ -42,6 +42,8 @@ pub struct Equilibrium {
     rhs: Vec<f64>,
     /// Full DOF vector of the last solve.
     pub x: Vec<f64>,
+    /// Wall time spent in assembly + factorisation + solve (benchmarks).
+    pub solve_seconds: f64,
 }
 
 fn split(net: &Network, st: &Stencil) -> (Vec<(usize, f64)>, Vec<(usize, f64)>) {
@@ -99,6 +101,7 @@ impl Equilibrium {
         Ok(Equilibrium {
             rhs: vec![0.0; net.n_free],
             x: vec![0.0; net.n_dof()],
+            solve_seconds: 0.0,
             solver,
             elem: terms,
             out,
@@ -128,12 +131,17 @@ impl Equilibrium {
         xd: &[f64],
         targets: &[f64],
     ) -> Result<&[f64], PhysicsError> {
+        let t0 = std::time::Instant::now();
         self.assemble(net, w, l, arms, beta, xd, targets);
-        self.factor(net)?;
-        let mut rhs = std::mem::take(&mut self.rhs);
-        self.solver.solve_in_place(&mut rhs);
-        self.scatter(net, &rhs, xd);
-        self.rhs = rhs;
+        let res = self.factor(net);
+        if res.is_ok() {
+            let mut rhs = std::mem::take(&mut self.rhs);
+            self.solver.solve_in_place(&mut rhs);
+            self.scatter(net, &rhs, xd);
+            self.rhs = rhs;
+        }
+        self.solve_seconds += t0.elapsed().as_secs_f64();
+        res?;
         Ok(&self.x)
     }
 

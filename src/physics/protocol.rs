@@ -69,6 +69,8 @@ pub struct Sawtooth {
     pub tau_switch: f64,
     pub beta_schedule: BetaSchedule,
     pub cycles: usize,
+    /// Start from uncharged arms / zero chemistry instead of the free DC state.
+    pub from_rest: bool,
 }
 
 /// A protocol.
@@ -310,6 +312,7 @@ mod tests {
             tau_switch: 100.0,
             beta_schedule: BetaSchedule::Constant,
             cycles: 1,
+            from_rest: false,
         }
     }
 
