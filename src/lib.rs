@@ -6,3 +6,4 @@ pub mod netlist;
 pub mod physics;
 pub mod sim;
 pub mod train;
+pub mod synapse;

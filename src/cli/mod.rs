@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod core;
 pub mod train;
+pub mod synapse;
 
 use std::fmt;
 
