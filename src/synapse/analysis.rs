@@ -209,7 +209,7 @@ pub fn fit_three_segments(x: &[f64], y: &[f64]) -> Result<PiecewiseFit> {
         }
     };
     let mut cur = ssr_of(b[0], b[1]);
-    for _round in 0..3 {
+    for _round in 0..6 {
         for k in 0..2 {
             let idx = x.partition_point(|&v| v < b[k]);
             let left = x[idx.saturating_sub(1)];

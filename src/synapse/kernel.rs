@@ -357,7 +357,8 @@ pub enum KernelSpec {
     /// Monotone kernel `K = (I/τ_K) e^{−t/τ_K}`: area `I`, first moment `I τ_K`.
     Exponential { tau_k: f64, area: f64 },
     /// Integral feedback (eqs. 14–15, §5) normalised to `M_1 = −1`; the leak is chosen to
-    /// give area `area` (λ = 0 for `area = 0`).
+    /// give area `area` (λ = 0 for `area = 0`) with the analytic moments, so the sampled area
+    /// is `area` to relative `O(Δt² K(0)/τ_x)`.
     IntegralFeedback { tau_u: f64, tau_x: f64, area: f64 },
     /// Markov-ladder kernel (App. F), normalised `−K/|M_1|`.
     Ladder(LadderParams),
@@ -385,10 +386,7 @@ impl KernelSpec {
                 SampledKernel::from_fn_cell_average(|t| i / tau * (-t / tau).exp(), dt, n)
             }
             KernelSpec::IntegralFeedback { tau_u, tau_x, area } => {
-                let ifb = IntegralFeedback::with_normalised_area(*tau_u, *tau_x, *area)?;
-                let n = samples_for(SUPPORT_TIMESCALES / ifb.slowest_rate(), dt)?;
-                let raw = ifb.sample_raw(dt, n)?;
-                Ok(raw.scaled(1.0 / ifb.first_moment().abs()))
+                sample_ifb(*tau_u, *tau_x, *area, dt)
             }
             KernelSpec::Ladder(p) => {
                 let lk = LadderKernel::compute(p)?;
@@ -411,6 +409,48 @@ impl KernelSpec {
             KernelSpec::Ladder(_) => "ladder",
         }
     }
+}
+
+/// Integral-feedback kernel normalised to `M_1 = −1` with area `area` on the sampled grid.
+///
+/// The analytic leak (from [`IntegralFeedback::with_normalised_area`]) is refined by a few
+/// secant steps on the *sampled* area/|first moment|, because the cell-average kernel's first
+/// moment exceeds the continuous one by `Δt² K(0)/12`.
+fn sample_ifb(tau_u: f64, tau_x: f64, area: f64, dt: f64) -> Result<SampledKernel> {
+    let first = IntegralFeedback::with_normalised_area(tau_u, tau_x, area)?;
+    let build = |leak: f64| -> Result<(SampledKernel, f64)> {
+        let ifb = IntegralFeedback::new(tau_u, tau_x, leak)?;
+        let n = samples_for(SUPPORT_TIMESCALES / ifb.slowest_rate(), dt)?;
+        let raw = ifb.sample_raw(dt, n)?;
+        let m1 = raw.first_moment();
+        if !(m1 < 0.0) {
+            return Err(SynapseError::Numerical(format!(
+                "sampled integral-feedback kernel has first moment {m1} >= 0 (dt {dt} too coarse?)"
+            )));
+        }
+        let k = raw.scaled(1.0 / m1.abs());
+        let err = k.area() - area;
+        Ok((k, err))
+    };
+    let (mut k0, mut f0) = build(first.leak)?;
+    if area == 0.0 || f0.abs() < 1e-13 {
+        return Ok(k0);
+    }
+    let mut l0 = first.leak;
+    // d(area)/d(leak) ≈ 1/τ_x near λ = 0.
+    let mut l1 = l0 - f0 * tau_x;
+    for _ in 0..6 {
+        let (k1, f1) = build(l1)?;
+        if f1.abs() < 1e-13 || f1 == f0 {
+            return Ok(k1);
+        }
+        let l2 = l1 - f1 * (l1 - l0) / (f1 - f0);
+        l0 = l1;
+        f0 = f1;
+        k0 = k1;
+        l1 = l2;
+    }
+    Ok(k0)
 }
 
 fn samples_for(support: f64, dt: f64) -> Result<usize> {

@@ -75,11 +75,11 @@ impl LadderParams {
         positive("gamma", self.gamma)?;
         positive("F", self.f)?;
         finite("step", self.s_step)?;
-        if self.s_step < 0.0 {
+        if self.s_step <= 0.0 {
             return Err(SynapseError::InvalidParameter {
                 name: "step",
                 value: self.s_step,
-                reason: "ligand step must be >= 0 (concentration)",
+                reason: "ligand step must be > 0 (a zero step has no response to normalise)",
             });
         }
         positive("ladder dt", self.dt)?;
