@@ -34,7 +34,12 @@ fn steady_state_is_the_null_vector() {
         let res = (&q * &p).amax();
         assert!(res < 1e-13 * q.amax(), "gamma {g}: residual {res}");
         for i in 0..STATES {
-            assert!((p[i] - p_svd[i]).abs() < 1e-10, "gamma {g} state {i}: {} vs {}", p[i], p_svd[i]);
+            assert!(
+                (p[i] - p_svd[i]).abs() < 1e-10,
+                "gamma {g} state {i}: {} vs {}",
+                p[i],
+                p_svd[i]
+            );
         }
     }
 }
@@ -50,7 +55,10 @@ fn detailed_balance_and_zero_dissipation_at_gamma_one() {
         }
     }
     let d = ladder::steady_dissipation(1.0, 25.0, 0.0).unwrap();
-    assert!(d.schnakenberg.abs() < 1e-12 && d.cycle.abs() < 1e-12, "{d:?}");
+    assert!(
+        d.schnakenberg.abs() < 1e-12 && d.cycle.abs() < 1e-12,
+        "{d:?}"
+    );
 }
 
 #[test]
@@ -63,11 +71,19 @@ fn dissipation_grows_as_gamma_falls_and_formulas_agree() {
             (d.schnakenberg - d.cycle).abs() <= 1e-10 * d.schnakenberg.abs().max(1e-300) + 1e-14,
             "gamma {g}: {d:?}"
         );
-        assert!(d.schnakenberg > prev, "gamma {g}: {} not above {prev}", d.schnakenberg);
+        assert!(
+            d.schnakenberg > prev,
+            "gamma {g}: {} not above {prev}",
+            d.schnakenberg
+        );
         prev = d.schnakenberg;
     }
     // Asymptote: sigma ~ 2 (sum of cycle currents -> 0.4841) ln(1/gamma).
-    let s = |g: f64| ladder::steady_dissipation(g, 25.0, 0.0).unwrap().schnakenberg;
+    let s = |g: f64| {
+        ladder::steady_dissipation(g, 25.0, 0.0)
+            .unwrap()
+            .schnakenberg
+    };
     let slope = (s(1e-8) - s(1e-6)) / (2.0 * 10f64.ln());
     assert!((slope - 0.968).abs() < 2e-3, "slope {slope}");
     // Also away from s = 0 and F = 25.
@@ -80,13 +96,25 @@ fn ladder_kernel_normalisation_and_conservation() {
     let mut p = LadderParams::new(0.01);
     p.dt = 5e-3; // coarse grid for the test budget; area and moments are exact on any grid
     let lk = LadderKernel::compute(&p).unwrap();
-    assert!(lk.max_probability_error < 1e-10, "{}", lk.max_probability_error);
-    assert!((lk.first_moment + 1.0).abs() < 1e-12, "adapting kernel: M1 {}", lk.first_moment);
+    assert!(
+        lk.max_probability_error < 1e-10,
+        "{}",
+        lk.max_probability_error
+    );
+    assert!(
+        (lk.first_moment + 1.0).abs() < 1e-12,
+        "adapting kernel: M1 {}",
+        lk.first_moment
+    );
     // Area identity of section 3.3: I = -lambda (a_end - a_0) / |M1_raw(Markov time)|.
     let a = &lk.activity;
     let m1_markov = lk.raw_first_moment * p.compression * p.compression;
     let expected = -p.compression * (a[a.len() - 1] - a[0]) / m1_markov.abs();
-    assert!((lk.area - expected).abs() < 1e-10 * expected.abs(), "{} vs {expected}", lk.area);
+    assert!(
+        (lk.area - expected).abs() < 1e-10 * expected.abs(),
+        "{} vs {expected}",
+        lk.area
+    );
     // Equilibrium kernels do not adapt: normalised first moment is +1.
     let mut p1 = LadderParams::new(1.0);
     p1.dt = 5e-3;
@@ -108,12 +136,20 @@ fn kernel_area_falls_as_dissipation_grows() {
 
 #[test]
 fn invalid_ladder_parameters_are_typed_errors() {
-    for (g, f, step) in [(0.0, 25.0, 200.0), (-1.0, 25.0, 200.0), (0.5, -2.0, 200.0), (0.5, 25.0, -1.0)] {
+    for (g, f, step) in [
+        (0.0, 25.0, 200.0),
+        (-1.0, 25.0, 200.0),
+        (0.5, -2.0, 200.0),
+        (0.5, 25.0, -1.0),
+    ] {
         let mut p = LadderParams::new(g);
         p.f = f;
         p.s_step = step;
         assert!(
-            matches!(LadderKernel::compute(&p), Err(SynapseError::InvalidParameter { .. })),
+            matches!(
+                LadderKernel::compute(&p),
+                Err(SynapseError::InvalidParameter { .. })
+            ),
             "gamma {g} F {f} step {step}"
         );
     }

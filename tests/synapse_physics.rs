@@ -23,7 +23,11 @@ fn ecoli_kernel_area_and_first_moment() {
     for &tau_k in &[0.05, 0.2] {
         for &area in &[0.0, 0.05, 0.5, -0.2, 2.0] {
             let k = KernelSpec::Ecoli { tau_k, area }.sample(1e-4).unwrap();
-            assert!((k.area() - area).abs() < 1e-6, "tau_k {tau_k} I {area}: area {}", k.area());
+            assert!(
+                (k.area() - area).abs() < 1e-6,
+                "tau_k {tau_k} I {area}: area {}",
+                k.area()
+            );
             assert!(
                 (k.first_moment() + 1.0).abs() < 1e-6,
                 "tau_k {tau_k} I {area}: M1 {}",
@@ -60,15 +64,31 @@ fn integral_feedback_kernel_moments() {
         // one by dt^2 K(0)/12 (Euler-Maclaurin), K(0) = 1/tau_u for the raw response.
         let shift = dt * dt / (12.0 * tau_u);
         let err = raw.first_moment() + tau_x - shift;
-        assert!(err.abs() < 1e-3 * shift, "M1 {} (tau_x {tau_x}, shift {shift})", raw.first_moment());
+        assert!(
+            err.abs() < 1e-3 * shift,
+            "M1 {} (tau_x {tau_x}, shift {shift})",
+            raw.first_moment()
+        );
     }
     // Leaky integrator: normalised kernel with the requested area and M1 = -1.
     for &area in &[0.0, 0.05, 0.3] {
-        let k = KernelSpec::IntegralFeedback { tau_u: 0.005, tau_x: 0.05, area }
-            .sample(1e-4)
-            .unwrap();
-        assert!((k.area() - area).abs() < 1e-6, "area {} vs {area}", k.area());
-        assert!((k.first_moment() + 1.0).abs() < 1e-6, "M1 {}", k.first_moment());
+        let k = KernelSpec::IntegralFeedback {
+            tau_u: 0.005,
+            tau_x: 0.05,
+            area,
+        }
+        .sample(1e-4)
+        .unwrap();
+        assert!(
+            (k.area() - area).abs() < 1e-6,
+            "area {} vs {area}",
+            k.area()
+        );
+        assert!(
+            (k.first_moment() + 1.0).abs() < 1e-6,
+            "M1 {}",
+            k.first_moment()
+        );
     }
     // Overdamped closed form (section 5): K = (p+ e^{p+ t} - p- e^{p- t}) / (tau_u (p+ - p-)).
     let (tu, tx): (f64, f64) = (0.005, 0.05);
@@ -77,17 +97,29 @@ fn integral_feedback_kernel_moments() {
     let pm = (-tx - disc) / (2.0 * tu * tx);
     let exact = |t: f64| (pp * (pp * t).exp() - pm * (pm * t).exp()) / (tu * (pp - pm));
     let dt = 1e-5;
-    let raw = IntegralFeedback::new(tu, tx, 0.0).unwrap().sample_raw(dt, 3000).unwrap();
+    let raw = IntegralFeedback::new(tu, tx, 0.0)
+        .unwrap()
+        .sample_raw(dt, 3000)
+        .unwrap();
     for &k in &[0usize, 10, 500, 2999] {
         let t = (k as f64 + 0.5) * dt;
         let v = raw.values()[k];
-        assert!((v - exact(t)).abs() < 1e-4 * exact(0.0), "t {t}: {v} vs {}", exact(t));
+        assert!(
+            (v - exact(t)).abs() < 1e-4 * exact(0.0),
+            "t {t}: {v} vs {}",
+            exact(t)
+        );
     }
 }
 
 #[test]
 fn exponential_kernel_moments() {
-    let k = KernelSpec::Exponential { tau_k: 0.1, area: 2.0 }.sample(1e-4).unwrap();
+    let k = KernelSpec::Exponential {
+        tau_k: 0.1,
+        area: 2.0,
+    }
+    .sample(1e-4)
+    .unwrap();
     assert!((k.area() - 2.0).abs() < 1e-6);
     assert!((k.first_moment() - 2.0 * 0.1).abs() < 1e-6);
 }
@@ -137,7 +169,11 @@ fn convolution_of_a_ramp_is_i_s_minus_m1_ds_dt() {
                 continue;
             };
             let expected = i * saw.signal(tm, s0, amp) - m1 * slope;
-            assert!((u[n] - expected).abs() < 1e-9, "t {tm}: {} vs {expected}", u[n]);
+            assert!(
+                (u[n] - expected).abs() < 1e-9,
+                "t {tm}: {} vs {expected}",
+                u[n]
+            );
             checked += 1;
         }
         assert!(checked > 9000);
@@ -152,7 +188,11 @@ fn fast_delta_w_equals_direct_sum() {
     for _ in 0..200 {
         let s0 = rng.random_range(-30.0..30.0);
         let a = rng.random_range(-120.0..120.0);
-        let theta = if rng.random::<f64>() < 0.1 { 0.0 } else { rng.random_range(0.0..40.0) };
+        let theta = if rng.random::<f64>() < 0.1 {
+            0.0
+        } else {
+            rng.random_range(0.0..40.0)
+        };
         let fast = resp.delta_w(s0, a, theta).unwrap();
         let direct = resp.delta_w_direct(s0, a, theta);
         assert!(
@@ -181,7 +221,11 @@ fn zero_area_gives_slope_one_inside_the_window() {
         assert!((dw / a - 1.0).abs() < tol, "A {a}: dw {dw}");
     }
     for &a in &[0.0, 5.0, 9.0] {
-        assert_eq!(resp.delta_w(0.0, a, theta).unwrap(), 0.0, "A {a} below A_min");
+        assert_eq!(
+            resp.delta_w(0.0, a, theta).unwrap(),
+            0.0,
+            "A {a} below A_min"
+        );
     }
     // Above A_max the relaxation also passes the threshold and cancels the rise.
     assert!(resp.delta_w(0.0, 110.0, theta).unwrap().abs() < 0.05 * 110.0);
@@ -208,7 +252,11 @@ fn dynamic_range_approaches_tau_s_over_tau_f() {
         assert!(m.responsive);
         errors.push((m.dynamic_range / 8.0 - 1.0).abs());
         if tau_f == 2.0 {
-            assert!((m.slope - 1.0).abs() < 0.05, "tau_f {tau_f}: slope {}", m.slope);
+            assert!(
+                (m.slope - 1.0).abs() < 0.05,
+                "tau_f {tau_f}: slope {}",
+                m.slope
+            );
         }
     }
     assert!(errors[0] > errors[1] && errors[1] > errors[2], "{errors:?}");
@@ -234,7 +282,10 @@ fn area_offset_is_i_s0_tau_f() {
                 rel.push(off / (area * s0 * tau_f) - 1.0);
             }
             assert!(rel.iter().all(|r| *r > 0.0), "I {area} A {a}: {rel:?}");
-            assert!(rel.windows(2).all(|w| w[1] < 0.75 * w[0]), "I {area} A {a}: {rel:?}");
+            assert!(
+                rel.windows(2).all(|w| w[1] < 0.75 * w[0]),
+                "I {area} A {a}: {rel:?}"
+            );
             assert!(rel[3] < 0.1, "I {area} A {a}: {rel:?}");
         }
     }
@@ -268,7 +319,8 @@ fn adaptive_threshold_matches_relaxation_start() {
     let u = resp.filtered(s0, a_max);
     // Just after the corner plus the kernel support (1.5): I s - A/tau_s, s = s_C - A t/tau_s.
     let n = ((tau_f + 1.6) / resp.dt()) as usize;
-    let expected_at = |t: f64| area * (s0 + a_max / 2.0 - a_max * (t - tau_f) / tau_s) - a_max / tau_s;
+    let expected_at =
+        |t: f64| area * (s0 + a_max / 2.0 - a_max * (t - tau_f) / tau_s) - a_max / tau_s;
     let tm = n as f64 * resp.dt() + 0.5 * resp.dt();
     assert!((u[n] - expected_at(tm)).abs() < 1e-6);
     assert!((expected_at(tau_f).abs() - theta).abs() < 1e-12);
@@ -295,30 +347,50 @@ fn three_segment_fit_recovers_breakpoints() {
     assert!(fit.ssr < 1e-9, "{fit:?}");
     // Seeded noise: breaks within a few samples.
     let mut rng = task_rng(3, 1);
-    let yn: Vec<f64> = y.iter().map(|v| v + 1e-3 * (rng.random::<f64>() - 0.5)).collect();
+    let yn: Vec<f64> = y
+        .iter()
+        .map(|v| v + 1e-3 * (rng.random::<f64>() - 0.5))
+        .collect();
     let fit = fit_three_segments(&x, &yn).unwrap();
     assert!((fit.breaks[1] - 0.2).abs() < 0.01, "{fit:?}");
     assert!(fit_three_segments(&x[..4], &y[..4]).is_err());
     // Threshold method (section 3.5).
     let m = threshold_metrics(&x, &y, 400, 0.05).unwrap();
-    let first = x.iter().zip(&y).find(|(_, v)| **v > 0.05).map(|(a, _)| *a).unwrap();
+    let first = x
+        .iter()
+        .zip(&y)
+        .find(|(_, v)| **v > 0.05)
+        .map(|(a, _)| *a)
+        .unwrap();
     assert_eq!(m.a_min_over_a_max, first);
 }
 
 #[test]
 fn shards_partition_tasks_and_merge_back() {
-    assert!(matches!(Shard::parse("3/2"), Err(SynapseError::BadShard { .. })));
-    assert!(Shard::parse("1/0").is_err() && Shard::parse("a/b").is_err() && Shard::parse("2").is_err());
+    assert!(matches!(
+        Shard::parse("3/2"),
+        Err(SynapseError::BadShard { .. })
+    ));
+    assert!(
+        Shard::parse("1/0").is_err() && Shard::parse("a/b").is_err() && Shard::parse("2").is_err()
+    );
     let n = 11;
-    let mut all: Vec<usize> = (0..3).flat_map(|i| Shard::new(i, 3).unwrap().tasks(n)).collect();
+    let mut all: Vec<usize> = (0..3)
+        .flat_map(|i| Shard::new(i, 3).unwrap().tasks(n))
+        .collect();
     all.sort();
     assert_eq!(all, (0..n).collect::<Vec<_>>());
     // Same random numbers whatever the sharding.
     let draw = |shard: Shard| {
-        run_sweep(n, shard, 42, &|| {}, |t, rng| Ok(vec![t as f64, rng.random::<f64>()])).unwrap()
+        run_sweep(n, shard, 42, &|| {}, |t, rng| {
+            Ok(vec![t as f64, rng.random::<f64>()])
+        })
+        .unwrap()
     };
     let whole = draw(Shard::ALL);
-    let mut parts: Vec<(usize, Vec<f64>)> = (0..3).flat_map(|i| draw(Shard::new(i, 3).unwrap())).collect();
+    let mut parts: Vec<(usize, Vec<f64>)> = (0..3)
+        .flat_map(|i| draw(Shard::new(i, 3).unwrap()))
+        .collect();
     parts.sort_by_key(|p| p.0);
     assert_eq!(whole, parts);
     // Table merge: complete, duplicate, missing.
@@ -326,18 +398,36 @@ fn shards_partition_tasks_and_merge_back() {
         header: vec!["task".into(), "v".into()],
         rows: tasks.iter().map(|&t| vec![t as f64, 1.0]).collect(),
     };
-    assert_eq!(Table::merge(vec![table(&[1, 3]), table(&[0, 2])], 4).unwrap().rows.len(), 4);
-    assert!(matches!(Table::merge(vec![table(&[1, 3]), table(&[0, 1, 2])], 4), Err(SynapseError::Merge(_))));
-    assert!(matches!(Table::merge(vec![table(&[1, 3])], 4), Err(SynapseError::Merge(_))));
+    assert_eq!(
+        Table::merge(vec![table(&[1, 3]), table(&[0, 2])], 4)
+            .unwrap()
+            .rows
+            .len(),
+        4
+    );
+    assert!(matches!(
+        Table::merge(vec![table(&[1, 3]), table(&[0, 1, 2])], 4),
+        Err(SynapseError::Merge(_))
+    ));
+    assert!(matches!(
+        Table::merge(vec![table(&[1, 3])], 4),
+        Err(SynapseError::Merge(_))
+    ));
 }
 
 #[test]
 fn sharded_sweep_equals_whole_sweep() {
-    let opts = |shard| FigureOptions { dt: 2e-3, tasks: Some(3), seed: 9, shard };
+    let opts = |shard| FigureOptions {
+        dt: 2e-3,
+        tasks: Some(3),
+        seed: 9,
+        shard,
+    };
     let whole = figures::compute(FigureId::Fig5c, &opts(Shard::ALL), &|| {}).unwrap();
     let parts: Vec<Table> = (0..2)
         .map(|i| {
-            let fo = figures::compute(FigureId::Fig5c, &opts(Shard::new(i, 2).unwrap()), &|| {}).unwrap();
+            let fo = figures::compute(FigureId::Fig5c, &opts(Shard::new(i, 2).unwrap()), &|| {})
+                .unwrap();
             assert!(fo.panels.is_empty());
             fo.tables[0].1.clone()
         })

@@ -96,7 +96,7 @@ pub struct SynapseArgs {
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub s0: f64,
     /// Threshold theta (>= 0) or 'auto' for eq. 45 with A_max = max |A|.
-    #[arg(long, default_value = "auto", value_parser = parse_theta)]
+    #[arg(long, default_value = "auto", value_parser = parse_theta, allow_hyphen_values = true)]
     pub theta: Threshold,
     /// Amplitudes A = s_C - s_F, comma separated.
     #[arg(
