@@ -1043,6 +1043,12 @@ pub fn merge_shards(dirs: &[PathBuf]) -> Result<FigureOutput> {
     let mut tables = Vec::new();
     for d in dirs {
         let mpath = d.join("manifest.json");
+        if !mpath.is_file() {
+            return Err(SynapseError::Merge(format!(
+                "{} is not a shard directory (no manifest.json)",
+                d.display()
+            )));
+        }
         let text = std::fs::read_to_string(&mpath)
             .map_err(|e| SynapseError::Io(crate::io::IoError::fs(&mpath, e)))?;
         let m: serde_json::Value = serde_json::from_str(&text)
