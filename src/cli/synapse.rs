@@ -313,7 +313,10 @@ pub fn run_ladder(a: LadderArgs) -> Result<(), Failure> {
             lk.kernel.values().to_vec(),
         ));
         for ext in ["png", "svg"] {
-            xy_plot(&stage.path(&format!("ladder.{ext}")), &[fig.clone()])?;
+            xy_plot(
+                &stage.path(&format!("ladder.{ext}")),
+                std::slice::from_ref(&fig),
+            )?;
         }
         let mut m = Manifest::new(&command_line());
         m.parameters = json!(p);

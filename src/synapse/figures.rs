@@ -325,16 +325,27 @@ fn fig2(opts: &FigureOptions) -> Result<FigureOutput> {
 // ----------------------------------------------------------------------------------------
 // Fig. 4B and 5B: weight-update curves.
 
-fn update_curves(
-    id: FigureId,
-    opts: &FigureOptions,
+/// A family of weight-update curves on one E. coli kernel.
+struct CurveSet<'a> {
     area: f64,
     s0: f64,
     a_max: f64,
+    /// Amplitudes `linspace(0, a_end, n_amp, endpoint = false)`.
     a_end: f64,
     n_amp: usize,
-    protocols: &[(f64, f64)],
-) -> Result<FigureOutput> {
+    /// `(τ_f, τ_s)` of each curve.
+    protocols: &'a [(f64, f64)],
+}
+
+fn update_curves(id: FigureId, opts: &FigureOptions, set: CurveSet) -> Result<FigureOutput> {
+    let CurveSet {
+        area,
+        s0,
+        a_max,
+        a_end,
+        n_amp,
+        protocols,
+    } = set;
     let kernel = ecoli(area, opts.dt)?;
     let amps = amplitude_grid(a_end, n_amp);
     let x: Vec<f64> = amps.iter().map(|a| a / a_max).collect();
@@ -401,12 +412,14 @@ fn fig4b(opts: &FigureOptions) -> Result<FigureOutput> {
     update_curves(
         FigureId::Fig4b,
         opts,
-        0.0,
-        0.0,
-        100.0,
-        125.0,
-        500,
-        &[(0.5, 2.5), (0.5, 5.0), (0.5, 10.0), (0.25, 10.0)],
+        CurveSet {
+            area: 0.0,
+            s0: 0.0,
+            a_max: 100.0,
+            a_end: 125.0,
+            n_amp: 500,
+            protocols: &[(0.5, 2.5), (0.5, 5.0), (0.5, 10.0), (0.25, 10.0)],
+        },
     )
 }
 
@@ -414,12 +427,14 @@ fn fig5b(opts: &FigureOptions) -> Result<FigureOutput> {
     update_curves(
         FigureId::Fig5b,
         opts,
-        0.05,
-        25.0,
-        100.0,
-        75.0,
-        400,
-        &[(0.5, 40.0), (1.0, 40.0), (2.0, 40.0), (4.0, 40.0)],
+        CurveSet {
+            area: 0.05,
+            s0: 25.0,
+            a_max: 100.0,
+            a_end: 75.0,
+            n_amp: 400,
+            protocols: &[(0.5, 40.0), (1.0, 40.0), (2.0, 40.0), (4.0, 40.0)],
+        },
     )
 }
 
@@ -455,7 +470,7 @@ fn fig8(opts: &FigureOptions) -> Result<FigureOutput> {
         "dw_over_A_ecoli",
         "dw_over_A_ifb",
     ]);
-    let mut cols = vec![Vec::new(), Vec::new()];
+    let mut cols = [Vec::new(), Vec::new()];
     for &tau_f in &taus {
         let saw = Sawtooth::new(tau_f, period - tau_f)?;
         let theta = 0.5 * (amp / period + amp / tau_f);

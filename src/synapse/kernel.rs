@@ -125,7 +125,7 @@ impl SampledKernel {
     /// `M_1 = −1`. Errors if `M_1` vanishes.
     pub fn normalised_negated(self) -> Result<Self> {
         let m1 = self.first_moment();
-        if !(m1.abs() > 0.0) || !m1.is_finite() {
+        if m1 == 0.0 || !m1.is_finite() {
             return Err(SynapseError::Numerical(format!(
                 "kernel first moment is {m1}; cannot normalise"
             )));
@@ -423,7 +423,7 @@ fn sample_ifb(tau_u: f64, tau_x: f64, area: f64, dt: f64) -> Result<SampledKerne
         let n = samples_for(SUPPORT_TIMESCALES / ifb.slowest_rate(), dt)?;
         let raw = ifb.sample_raw(dt, n)?;
         let m1 = raw.first_moment();
-        if !(m1 < 0.0) {
+        if m1.is_nan() || m1 >= 0.0 {
             return Err(SynapseError::Numerical(format!(
                 "sampled integral-feedback kernel has first moment {m1} >= 0 (dt {dt} too coarse?)"
             )));

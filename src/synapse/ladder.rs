@@ -144,7 +144,7 @@ pub fn steady_state(q: &DMatrix<f64>) -> Result<DVector<f64>> {
     let mut s = vec![0.0; n];
     for k in (1..n).rev() {
         let sk: f64 = (0..k).map(|j| r[(k, j)]).sum();
-        if !(sk > 0.0) {
+        if sk.is_nan() || sk <= 0.0 {
             return Err(SynapseError::Numerical(format!(
                 "Markov chain is reducible (state {k} has no path down); no unique steady state"
             )));
