@@ -378,7 +378,7 @@ fn update_curves(id: FigureId, opts: &FigureOptions, set: CurveSet) -> Result<Fi
         let (m, _) = pwlf_metrics(&x[..n_fit], &y[..n_fit])?;
         stats.push(json!({"tau_f": tau_f, "tau_s": tau_s, "theta": theta,
             "a_min_over_a_max_fit": m.a_min_over_a_max, "dynamic_range_fit": m.dynamic_range,
-            "dynamic_range_theory": tau_s / tau_f, "offset_fit": m.offset,
+            "dynamic_range_theory_eq9": if area == 0.0 { Some(tau_s / tau_f) } else { None }, "offset_fit": m.offset,
             "offset_theory": area * s0 * tau_f / a_max, "slope_fit": m.slope}));
         fig = fig.add(curve_series(
             format!("tau_f = {tau_f}, tau_s = {tau_s}"),
