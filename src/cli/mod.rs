@@ -3,8 +3,8 @@
 
 pub mod bench;
 pub mod core;
-pub mod train;
 pub mod synapse;
+pub mod train;
 
 use std::fmt;
 
