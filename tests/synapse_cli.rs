@@ -206,6 +206,29 @@ fn bad_input_exits_with_code_2() {
         ]),
         "dt",
     );
+    assert_bad_input(
+        &physlearn(&[
+            "figure",
+            "fig8",
+            "--tasks",
+            "3",
+            "--out",
+            o.to_str().unwrap(),
+        ]),
+        "--tasks",
+    );
+    assert_bad_input(
+        &physlearn(&[
+            "synapse",
+            "--tau-fast",
+            "1",
+            "--tau-slow",
+            "1e6",
+            "--amplitudes",
+            "1",
+        ]),
+        "period",
+    );
     assert!(!o.exists(), "no output on failure");
 }
 

@@ -440,3 +440,45 @@ fn sharded_sweep_equals_whole_sweep() {
         Err(SynapseError::BadShard { .. })
     ));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The FFT circular convolution equals the direct sum `Δt Σ_k K_k z_{(n−k) mod N}`
+        /// (kernel longer or shorter than the period), and the sorted-tail Δw equals the
+        /// direct sum of g_θ(u_n), for arbitrary kernels.
+        #[test]
+        fn fft_convolution_and_fast_delta_w_match_direct_sums(
+            values in proptest::collection::vec(-50.0f64..50.0, 1..60),
+            cells_f in 4usize..40,
+            cells_s in 4usize..80,
+            s0 in -5.0f64..5.0,
+            a in -20.0f64..20.0,
+            theta in 0.0f64..30.0,
+        ) {
+            let dt = 0.01;
+            let k = SampledKernel::new(dt, values.clone()).unwrap();
+            let saw = Sawtooth::new(cells_f as f64 * dt, cells_s as f64 * dt).unwrap();
+            let resp = SawtoothResponse::new(&k, saw).unwrap();
+            let n = cells_f + cells_s;
+            let z: Vec<f64> = (0..n).map(|i| saw.shape(i as f64 * dt)).collect();
+            let v = resp.unit_response();
+            prop_assert_eq!(v.len(), n);
+            for (i, vi) in v.iter().enumerate() {
+                let direct: f64 = values
+                    .iter()
+                    .enumerate()
+                    .map(|(j, kj)| dt * kj * z[(i + n * 64 - j) % n])
+                    .sum();
+                prop_assert!((vi - direct).abs() < 1e-10, "n {} i {}: {} vs {}", n, i, vi, direct);
+            }
+            let fast = resp.delta_w(s0, a, theta).unwrap();
+            let direct = resp.delta_w_direct(s0, a, theta);
+            prop_assert!((fast - direct).abs() < 1e-9 * (1.0 + direct.abs()));
+        }
+    }
+}

@@ -181,6 +181,11 @@ pub fn compute(
             reason: format!("{id} is not a sweep; only fig4c, fig5c, fig6b can be sharded"),
         });
     }
+    if !id.is_sweep() && opts.tasks.is_some() {
+        return Err(SynapseError::InvalidInput(format!(
+            "--tasks applies only to the sweeps fig4c, fig5c, fig6b, not to {id}"
+        )));
+    }
     if let Some(0) = opts.tasks {
         return Err(SynapseError::InvalidParameter {
             name: "tasks",

@@ -15,7 +15,7 @@ use nalgebra::{DMatrix, DVector};
 use serde::Serialize;
 
 /// Largest number of samples a kernel may have (guards against absurd `tau/dt` ratios).
-pub const MAX_KERNEL_SAMPLES: usize = 50_000_000;
+pub const MAX_KERNEL_SAMPLES: usize = 10_000_000;
 
 /// A causal kernel given by its cell averages on a uniform grid (see the module docs).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -172,7 +172,7 @@ fn check_len(n: usize, dt: f64) -> Result<()> {
         return Err(SynapseError::InvalidParameter {
             name: "dt",
             value: dt,
-            reason: "kernel support / dt gives zero or more than 5e7 samples",
+            reason: "kernel support / dt gives zero or more than 1e7 samples",
         });
     }
     Ok(())
@@ -459,7 +459,7 @@ fn samples_for(support: f64, dt: f64) -> Result<usize> {
         return Err(SynapseError::InvalidParameter {
             name: "dt",
             value: dt,
-            reason: "kernel support / dt gives zero or more than 5e7 samples",
+            reason: "kernel support / dt gives zero or more than 1e7 samples",
         });
     }
     Ok(n as usize)

@@ -86,11 +86,11 @@ impl LadderParams {
         positive("ladder duration", self.duration)?;
         positive("compression", self.compression)?;
         let n = (self.duration / self.dt).round();
-        if !(1.0..=5e7).contains(&n) {
+        if !(1.0..=1e7).contains(&n) {
             return Err(SynapseError::InvalidParameter {
                 name: "ladder dt",
                 value: self.dt,
-                reason: "duration/dt must give between 1 and 5e7 steps",
+                reason: "duration/dt must give between 1 and 1e7 steps",
             });
         }
         Ok(n as usize)

@@ -20,7 +20,7 @@ use rustfft::FftPlanner;
 use serde::Serialize;
 
 /// Largest number of cells per period.
-pub const MAX_PERIOD_SAMPLES: usize = 20_000_000;
+pub const MAX_PERIOD_SAMPLES: usize = 10_000_000;
 
 /// Sawtooth timing (eq. 5): a linear rise over `τ_f` (free → clamped), a linear relaxation
 /// over `τ_s` (clamped → free), period `T = τ_f + τ_s`.
@@ -132,7 +132,7 @@ impl SawtoothResponse {
             return Err(SynapseError::InvalidParameter {
                 name: "tau_fast + tau_slow",
                 value: period,
-                reason: "period / dt must give between 4 and 2e7 cells",
+                reason: "period / dt must give between 4 and 1e7 cells",
             });
         }
         let n = n_f as usize;
