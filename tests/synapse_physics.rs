@@ -482,3 +482,28 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn merge_rejects_shards_of_different_sweeps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |seed: u64, i: usize, name: &str| {
+        let opts = FigureOptions {
+            dt: 2e-3,
+            tasks: Some(2),
+            seed,
+            shard: Shard::new(i, 2).unwrap(),
+        };
+        let fo = figures::compute(FigureId::Fig5c, &opts, &|| {}).unwrap();
+        figures::write_output(&tmp.path().join(name), &fo, "test").unwrap()
+    };
+    let a = run(1, 0, "a");
+    let b = run(2, 1, "b");
+    let c = run(1, 1, "c");
+    assert!(matches!(
+        figures::merge_shards(&[a.clone(), b]),
+        Err(SynapseError::Merge(_))
+    ));
+    let merged = figures::merge_shards(&[c, a]).unwrap();
+    assert_eq!(merged.tables[0].1.rows.len(), 10);
+    assert!(!merged.panels.is_empty());
+}
