@@ -225,6 +225,12 @@ impl Table {
         let mut merged = it
             .next()
             .ok_or_else(|| SynapseError::Merge("no shard tables given".into()))?;
+        if merged.header.first().map(String::as_str) != Some("task") {
+            return Err(SynapseError::Merge(format!(
+                "first column must be \"task\", found {:?}",
+                merged.header.first()
+            )));
+        }
         let mut owner: Vec<Option<usize>> = vec![None; n_tasks];
         let mark = |t: &Table, part: usize, owner: &mut Vec<Option<usize>>| -> Result<()> {
             let mut seen = std::collections::BTreeSet::new();
