@@ -5,4 +5,5 @@ pub mod learning;
 pub mod netlist;
 pub mod physics;
 pub mod sim;
+pub mod synapse;
 pub mod train;

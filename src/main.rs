@@ -42,6 +42,14 @@ enum Command {
     Compare(cli::train::CompareArgs),
     /// Benchmarks (wall time, RHS evaluations).
     Bench(cli::bench::BenchArgs),
+    /// One weight-update curve dw(A) of a single synapse (eqs. 5-7).
+    Synapse(cli::synapse::SynapseArgs),
+    /// Markov-ladder kernel, moments and steady-state dissipation (App. F).
+    Ladder(cli::synapse::LadderArgs),
+    /// Data, PNG and SVG of a synapse figure (fig2 fig4b fig4c fig5b fig5c fig6b fig8 fig9a).
+    Figure(cli::synapse::FigureArgs),
+    /// Merge shard directories of a sweep figure (fig4c, fig5c, fig6b).
+    SweepMerge(cli::synapse::SweepMergeArgs),
 }
 
 fn main() {
@@ -54,6 +62,10 @@ fn main() {
         Command::Train(a) => cli::train::train(a),
         Command::Compare(a) => cli::train::compare(a),
         Command::Bench(a) => cli::bench::bench(a),
+        Command::Synapse(a) => cli::synapse::run_synapse(a),
+        Command::Ladder(a) => cli::synapse::run_ladder(a),
+        Command::Figure(a) => cli::synapse::run_figure(a),
+        Command::SweepMerge(a) => cli::synapse::run_sweep_merge(a),
     };
     if let Err(f) = result {
         eprintln!("error: {:#}", f.error);

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod core;
+pub mod synapse;
 pub mod train;
 
 use std::fmt;
