@@ -474,7 +474,7 @@ impl<'a> Dynamics<'a> {
                     h_max,
                     h0,
                     s.max_steps,
-                    1000,
+                    n_stiff,
                     OutputType::Sparse,
                 );
                 let r = st.integrate();
@@ -496,7 +496,7 @@ impl<'a> Dynamics<'a> {
                     h_max,
                     h0,
                     s.max_steps,
-                    1000,
+                    n_stiff,
                     OutputType::Sparse,
                 );
                 let r = st.integrate();
