@@ -32,6 +32,21 @@ pub enum BenchWhat {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// The lattice-n workload of ../shared/bench (side-by-side with scipy_ref.py).
+    Lattice {
+        /// Grid size n.
+        #[arg(long)]
+        n: usize,
+        /// Potential of the left column (canonical 1; 0.1·(n−1) keeps learning active).
+        #[arg(long, default_value_t = 1.0)]
+        v_left: f64,
+        /// Initial conductances (one per line, edge order), e.g. lattice-data/g0_n64.txt.
+        #[arg(long)]
+        g0: Option<PathBuf>,
+        /// Output directory: bench.json and g_final.txt.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 pub fn bench(a: BenchArgs) -> Result<(), Failure> {
@@ -42,7 +57,90 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
             repeat,
             json: out,
         } => netlists(files, cycles, repeat, out),
+        BenchWhat::Lattice { n, v_left, g0, out } => lattice(n, v_left, g0, out),
     }
+}
+
+/// Peak resident memory of this process (VmHWM), in bytes.
+fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn lattice(n: usize, v_left: f64, g0: Option<PathBuf>, out: PathBuf) -> Result<(), Failure> {
+    use physlearn::io::output::StagedDir;
+    use physlearn::physics::run::Runner;
+    let t_total = std::time::Instant::now();
+    let g0v = match &g0 {
+        Some(p) => Some(physlearn::generate::read_g0(p).map_err(Failure::bad_input)?),
+        None => None,
+    };
+    let v = physlearn::generate::lattice(n, v_left, g0v).map_err(Failure::bad_input)?;
+    let nl = physlearn::netlist::from_value(&v).map_err(Failure::bad_input)?;
+    let prep = sim::prepare(&nl).map_err(|e| Failure::numerical(anyhow!("{e}")))?;
+    let saw = prep
+        .sawtooth()
+        .cloned()
+        .ok_or_else(|| Failure::other(anyhow!("lattice protocol is a sawtooth")))?;
+    let net = &prep.network;
+    let stage = StagedDir::new(&out)?;
+    let setup = t_total.elapsed().as_secs_f64();
+    let t0 = std::time::Instant::now();
+    let mut runner = Runner::new(net, prep.solver, net.initial_params())
+        .map_err(|e| Failure::numerical(anyhow!("{e}")))?;
+    runner.states = physlearn::physics::model::States::zeros(net.n_elements());
+    let mut vout = Vec::new();
+    for _ in 0..saw.cycles {
+        runner
+            .run_cycle(&saw, saw.beta_max, Sampling { per_segment: 0 })
+            .map_err(|e| Failure::numerical(anyhow!("{e}")))?;
+        let v = runner.dynamics.layout.pack(&runner.params, &runner.states);
+        let o = runner
+            .dynamics
+            .outputs_at(runner.t, v.as_slice(), 0.0, 0)
+            .map_err(|e| Failure::numerical(anyhow!("{e}")))?;
+        vout.push(o[0]);
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let st = runner.dynamics.stats;
+    let g: String = runner
+        .params
+        .w
+        .iter()
+        .map(|x| format!("{x:.17e}\n"))
+        .collect();
+    stage.write_text("g_final.txt", &g)?;
+    let n_changed = runner
+        .params
+        .w
+        .iter()
+        .zip(&net.initial_params().w)
+        .filter(|(a, b)| (*a - *b).abs() > 1e-12)
+        .count();
+    let res = json!({
+        "tool": "physlearn", "version": env!("CARGO_PKG_VERSION"), "n": n, "E": net.n_elements(), "v_left": v_left,
+        "g0": g0.as_ref().map(|p| p.display().to_string()),
+        "method": prep.solver.method, "rtol": prep.solver.rtol, "atol": prep.solver.atol,
+        "wall_seconds": wall, "setup_seconds": setup, "rhs_evals": st.rhs_evals, "accepted_steps": st.accepted_steps,
+        "rejected_steps": st.rejected_steps, "factorizations": st.factorizations,
+        "linear_solve_seconds": runner.dynamics.linear_solve_seconds(),
+        "peak_rss_bytes": peak_rss_bytes(), "n_g_changed": n_changed,
+        "vout": vout,
+    });
+    stage.write_json("bench.json", &res)?;
+    stage.commit()?;
+    say!(
+        "lattice-{n} (E = {}, v_left = {v_left}): {wall:.3} s, {} RHS, {} accepted / {} rejected steps, linear solve {:.3} s, peak RSS {:.1} MiB",
+        net.n_elements(),
+        st.rhs_evals,
+        st.accepted_steps,
+        st.rejected_steps,
+        runner.dynamics.linear_solve_seconds(),
+        peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0
+    );
+    Ok(())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -44,7 +44,45 @@ pub struct Equilibrium {
     pub x: Vec<f64>,
     /// Wall time spent in assembly + factorisation + solve (benchmarks).
     pub solve_seconds: f64,
+    /// Factor-reuse state (see [`Equilibrium::solve`]).
+    reuse: Reuse,
 }
+
+/// Factor reuse: the factor of `A_f = B_f + β_f O` (B the element part, O the nudge part) is kept
+/// while only β moves (handled exactly by the Woodbury identity with `U = A_f⁻¹ Q_O`) or the
+/// weights drift slowly (handled by preconditioned CG with that operator, to a relative residual
+/// of [`CG_TOL`]; failure to converge in [`CG_MAX_ITER`] iterations triggers a refactorisation, so
+/// accuracy never drops silently).
+#[derive(Clone, Debug, Default)]
+struct Reuse {
+    enabled: bool,
+    have: bool,
+    /// Element part of the matrix values (current assembly).
+    base: Vec<f64>,
+    /// Full current matrix values.
+    cur: Vec<f64>,
+    /// Element part at the last factorisation.
+    base_f: Vec<f64>,
+    beta_f: f64,
+    beta_cur: f64,
+    /// `U = A_f⁻¹ q_k` (free DOFs) per output.
+    u: Vec<Vec<f64>>,
+    refactor_next: bool,
+    /// Scratch vectors for PCG.
+    r: Vec<f64>,
+    z: Vec<f64>,
+    p: Vec<f64>,
+    ap: Vec<f64>,
+    x: Vec<f64>,
+    /// Statistics.
+    pub cg_iterations: u64,
+    pub refactorizations: u64,
+}
+
+/// Relative residual required of a reused-factor solve.
+pub const CG_TOL: f64 = 1e-13;
+/// Iterations allowed before refactorising.
+pub const CG_MAX_ITER: usize = 12;
 
 fn split(net: &Network, st: &Stencil) -> (Vec<(usize, f64)>, Vec<(usize, f64)>) {
     let mut free = Vec::new();
@@ -102,6 +140,10 @@ impl Equilibrium {
             rhs: vec![0.0; net.n_free],
             x: vec![0.0; net.n_dof()],
             solve_seconds: 0.0,
+            reuse: Reuse {
+                enabled: true,
+                ..Default::default()
+            },
             solver,
             elem: terms,
             out,
@@ -133,16 +175,170 @@ impl Equilibrium {
     ) -> Result<&[f64], PhysicsError> {
         let t0 = std::time::Instant::now();
         self.assemble(net, w, l, arms, beta, xd, targets);
-        let res = self.factor(net);
+        let mut rhs = std::mem::take(&mut self.rhs);
+        let res = self.solve_current(net, &mut rhs);
         if res.is_ok() {
-            let mut rhs = std::mem::take(&mut self.rhs);
-            self.solver.solve_in_place(&mut rhs);
             self.scatter(net, &rhs, xd);
-            self.rhs = rhs;
         }
+        self.rhs = rhs;
         self.solve_seconds += t0.elapsed().as_secs_f64();
         res?;
         Ok(&self.x)
+    }
+
+    /// Enable or disable factor reuse (enabled by default).
+    pub fn set_reuse(&mut self, on: bool) {
+        self.reuse.enabled = on;
+        self.reuse.have = false;
+    }
+
+    /// (PCG iterations, refactorisations) of the reuse path so far.
+    pub fn reuse_stats(&self) -> (u64, u64) {
+        (self.reuse.cg_iterations, self.reuse.refactorizations)
+    }
+
+    /// Factor the current matrix `cur` and prepare the Woodbury vectors.
+    fn refactor(&mut self, net: &Network) -> Result<(), PhysicsError> {
+        let r = &mut self.reuse;
+        self.solver.values_mut().copy_from_slice(&r.cur);
+        r.have = false;
+        self.factor(net)?;
+        let r = &mut self.reuse;
+        r.base_f.clone_from(&r.base);
+        r.beta_f = r.beta_cur;
+        r.refactor_next = false;
+        r.refactorizations += 1;
+        let n = self.solver.dim();
+        let mut us = Vec::with_capacity(self.out.len());
+        for t in &self.out {
+            let mut u = vec![0.0; n];
+            for &(i, c) in &t.free {
+                u[i] += c;
+            }
+            self.solver.solve_in_place(&mut u);
+            us.push(u);
+        }
+        self.reuse.u = us;
+        self.reuse.have = true;
+        Ok(())
+    }
+
+    /// Apply `M⁻¹ = (A_f + (β − β_f) Q Qᵀ)⁻¹` in place (Woodbury with the stored `U`).
+    fn apply_precond(&mut self, v: &mut [f64]) {
+        self.solver.solve_in_place(v);
+        let r = &self.reuse;
+        let d = r.beta_cur - r.beta_f;
+        let k = self.out.len();
+        if d == 0.0 || k == 0 {
+            return;
+        }
+        // (I/δ + Qᵀ U) c = Qᵀ (A_f⁻¹ v);  v ← A_f⁻¹ v − U c
+        let mut m = nalgebra::DMatrix::<f64>::zeros(k, k);
+        let mut rhs = nalgebra::DVector::<f64>::zeros(k);
+        for (a, ta) in self.out.iter().enumerate() {
+            rhs[a] = ta.free.iter().map(|&(i, c)| c * v[i]).sum();
+            for b in 0..k {
+                m[(a, b)] = ta.free.iter().map(|&(i, c)| c * r.u[b][i]).sum();
+            }
+            m[(a, a)] += 1.0 / d;
+        }
+        if let Some(c) = m.lu().solve(&rhs) {
+            for b in 0..k {
+                let cb = c[b];
+                for (vi, ui) in v.iter_mut().zip(&r.u[b]) {
+                    *vi -= cb * ui;
+                }
+            }
+        }
+    }
+
+    /// Solve `A_cur x = rhs` in place.
+    fn solve_current(&mut self, net: &Network, rhs: &mut [f64]) -> Result<(), PhysicsError> {
+        if !self.reuse.enabled {
+            self.solver.values_mut().copy_from_slice(&self.reuse.cur);
+            self.factor(net)?;
+            self.solver.solve_in_place(rhs);
+            return Ok(());
+        }
+        if !self.reuse.have || self.reuse.refactor_next {
+            self.refactor(net)?;
+        }
+        let exact = self.reuse.base == self.reuse.base_f;
+        let n = rhs.len();
+        let bnorm = rhs.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let mut x = std::mem::take(&mut self.reuse.x);
+        let mut r = std::mem::take(&mut self.reuse.r);
+        let mut z = std::mem::take(&mut self.reuse.z);
+        let mut p = std::mem::take(&mut self.reuse.p);
+        let mut ap = std::mem::take(&mut self.reuse.ap);
+        for v in [&mut x, &mut r, &mut z, &mut p, &mut ap] {
+            v.resize(n, 0.0);
+        }
+        x.copy_from_slice(rhs);
+        self.apply_precond(&mut x);
+        let mut converged = exact || bnorm == 0.0;
+        if !converged {
+            // Preconditioned CG on A_cur with M⁻¹ (SPD both).
+            self.solver.mul_with(&self.reuse.cur, &x, &mut ap);
+            for i in 0..n {
+                r[i] = rhs[i] - ap[i];
+            }
+            let tol = CG_TOL * bnorm;
+            let mut rn = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let mut it = 0;
+            if rn <= tol {
+                converged = true;
+            } else {
+                z.copy_from_slice(&r);
+                self.apply_precond(&mut z);
+                p.copy_from_slice(&z);
+                let mut rz: f64 = r.iter().zip(&z).map(|(a, b)| a * b).sum();
+                while it < CG_MAX_ITER {
+                    it += 1;
+                    self.solver.mul_with(&self.reuse.cur, &p, &mut ap);
+                    let pap: f64 = p.iter().zip(&ap).map(|(a, b)| a * b).sum();
+                    if pap <= 0.0 || !pap.is_finite() {
+                        break;
+                    }
+                    let alpha = rz / pap;
+                    for i in 0..n {
+                        x[i] += alpha * p[i];
+                        r[i] -= alpha * ap[i];
+                    }
+                    rn = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+                    if rn <= tol {
+                        converged = true;
+                        break;
+                    }
+                    z.copy_from_slice(&r);
+                    self.apply_precond(&mut z);
+                    let rz_new: f64 = r.iter().zip(&z).map(|(a, b)| a * b).sum();
+                    let bcoef = rz_new / rz;
+                    rz = rz_new;
+                    for i in 0..n {
+                        p[i] = z[i] + bcoef * p[i];
+                    }
+                }
+            }
+            self.reuse.cg_iterations += it as u64;
+            if it >= 4 {
+                self.reuse.refactor_next = true;
+            }
+        }
+        if converged {
+            rhs.copy_from_slice(&x);
+        }
+        self.reuse.x = x;
+        self.reuse.r = r;
+        self.reuse.z = z;
+        self.reuse.p = p;
+        self.reuse.ap = ap;
+        if !converged {
+            // Guard: the stale factor is too far off: refactor and solve directly.
+            self.refactor(net)?;
+            self.solver.solve_in_place(rhs);
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -156,8 +352,12 @@ impl Equilibrium {
         xd: &[f64],
         targets: &[f64],
     ) {
-        let vals = self.solver.values_mut();
-        vals.iter_mut().for_each(|v| *v = 0.0);
+        let nnz = self.solver.nnz();
+        let r = &mut self.reuse;
+        r.base.resize(nnz, 0.0);
+        r.base.iter_mut().for_each(|v| *v = 0.0);
+        r.beta_cur = beta;
+        let vals = &mut r.base;
         self.rhs.iter_mut().for_each(|v| *v = 0.0);
         for (e, (el, t)) in net.elements.iter().zip(&self.elem).enumerate() {
             let (a, c) = el.conductances(w[e]);
@@ -174,6 +374,8 @@ impl Equilibrium {
                 self.rhs[i] += c * f;
             }
         }
+        r.cur.clone_from(&r.base);
+        let vals = &mut r.cur;
         if beta != 0.0 {
             for (k, t) in self.out.iter().enumerate() {
                 for &(s, cc) in &t.slots {
@@ -207,10 +409,14 @@ impl Equilibrium {
         }
     }
 
-    /// Solve `A λ = r` with the factor of the last [`Self::solve`] (same matrix), `r` on the free
-    /// DOFs, returning the full-length vector with zeros on Dirichlet DOFs.
+    /// Solve `A λ = r` with the matrix of the last [`Self::solve`], `r` on the free DOFs,
+    /// returning the full-length vector with zeros on Dirichlet DOFs. (The matrix was factorised
+    /// successfully before, so a failure here can only come from a refactorisation of the same
+    /// matrix; it then returns NaNs.)
     pub fn solve_with_last_factor(&mut self, net: &Network, r: &mut [f64]) -> Vec<f64> {
-        self.solver.solve_in_place(r);
+        if self.solve_current(net, r).is_err() {
+            r.iter_mut().for_each(|v| *v = f64::NAN);
+        }
         let mut full = vec![0.0; net.n_dof()];
         for (d, m) in net.dof_map.iter().enumerate() {
             if let Ok(f) = *m {
@@ -232,7 +438,7 @@ impl Equilibrium {
 
     /// `y = A x` on the free DOFs with the current matrix values (for residual checks).
     pub fn matvec(&self, x: &[f64], y: &mut [f64]) {
-        self.solver.mul(x, y)
+        self.solver.mul_with(&self.reuse.cur, x, y)
     }
 }
 

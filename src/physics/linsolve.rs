@@ -153,11 +153,16 @@ impl SpdSolver {
 
     /// y = A x for the current values (full symmetric product).
     pub fn mul(&self, x: &[f64], y: &mut [f64]) {
+        self.mul_with(&self.values, x, y)
+    }
+
+    /// y = A x for other values on the same pattern.
+    pub fn mul_with(&self, values: &[f64], x: &[f64], y: &mut [f64]) {
         y.iter_mut().for_each(|v| *v = 0.0);
         for c in 0..self.n {
             for k in self.col_ptr[c]..self.col_ptr[c + 1] {
                 let r = self.row_idx[k];
-                let v = self.values[k];
+                let v = values[k];
                 y[r] += v * x[c];
                 if r != c {
                     y[c] += v * x[r];
