@@ -208,6 +208,7 @@ impl<'a> Trainer<'a> {
         let n_ex = net.examples.len().max(1);
         let k = self.ck.next_cycle;
         let ex = k % n_ex;
+        self.eq.invalidate_factor();
         let beta = beta_for_cycle(&self.saw, self.ck.cost0_phys, self.ck.last_cost_phys);
         let p_start = self.runner.params.clone();
         let refs = references(net, &mut self.eq, &p_start, beta, &[ex])?;

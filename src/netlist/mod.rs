@@ -1064,6 +1064,7 @@ fn solver(cx: &mut Cx, v: Option<&Value>) -> SolverSettings {
         rk4_h: o.number(cx, "rk4_h", Some(d.rk4_h), Limit::Gt(0.0)),
         max_steps: o.number(cx, "max_steps", Some(d.max_steps as f64), Limit::Ge(1.0)) as u32,
         stiffness_check: o.boolean(cx, "stiffness_check", d.stiffness_check),
+        factor_reuse: o.boolean(cx, "factor_reuse", d.factor_reuse),
     };
     o.finish(cx, &[]);
     s

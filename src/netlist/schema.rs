@@ -158,7 +158,8 @@ pub fn json_schema() -> Value {
                 "rtol": {"type": "number", "default": 1e-6}, "atol": {"type": "number", "default": 1e-9},
                 "h_init": {"type": "number", "default": 0.1}, "h_max": {"type": "number", "default": 3.0},
                 "rk4_h": {"type": "number", "default": 0.5}, "max_steps": {"type": "integer", "default": 200000},
-                "stiffness_check": {"type": "boolean", "default": true}}},
+                "stiffness_check": {"type": "boolean", "default": true},
+                "factor_reuse": {"type": "boolean", "default": true}}},
             "record": {"type": "object", "properties": {"elements": {"type": "array", "items": {"type": "string"}}, "samples_per_segment": {"type": "integer"}}},
             "compare": {"type": "array"},
             "meta": {"description": "free-form provenance (generator, seed)"}

@@ -44,6 +44,9 @@ pub struct SolverSettings {
     /// Let Dopri5/Dop853 stop with `StiffnessDetected` (true) or grind on at the stability
     /// limit (false; e.g. long, slow input switches).
     pub stiffness_check: bool,
+    /// Reuse the Cholesky factor across RHS evaluations (Woodbury for β, PCG guard for weight
+    /// drift); `false` refactorises at every evaluation.
+    pub factor_reuse: bool,
 }
 
 impl Default for SolverSettings {
@@ -57,6 +60,7 @@ impl Default for SolverSettings {
             rk4_h: 0.5,
             max_steps: 200_000,
             stiffness_check: true,
+            factor_reuse: true,
         }
     }
 }
@@ -242,7 +246,8 @@ pub struct Sample {
 
 impl<'a> Dynamics<'a> {
     pub fn new(net: &'a Network, settings: SolverSettings) -> Result<Self, PhysicsError> {
-        let eq = Equilibrium::new(net)?;
+        let mut eq = Equilibrium::new(net)?;
+        eq.set_reuse(settings.factor_reuse);
         let n = net.n_elements();
         Ok(Dynamics {
             net,
@@ -260,6 +265,16 @@ impl<'a> Dynamics<'a> {
             settings,
             stats: SolverStats::default(),
         })
+    }
+
+    /// Forget the reusable factor of the RHS solves (cycle boundaries).
+    pub fn invalidate_factor(&self) {
+        self.scratch.borrow_mut().eq.invalidate_factor();
+    }
+
+    /// (PCG iterations, refactorisations) of the RHS solves so far.
+    pub fn reuse_stats(&self) -> (u64, u64) {
+        self.scratch.borrow().eq.reuse_stats()
     }
 
     /// Wall time spent in the network solves of the right-hand side so far.

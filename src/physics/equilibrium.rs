@@ -192,6 +192,12 @@ impl Equilibrium {
         self.reuse.have = false;
     }
 
+    /// Forget the reusable factor: the next solve refactorises. Called at cycle boundaries so
+    /// that results depend only on the state at the boundary (bit-for-bit resume).
+    pub fn invalidate_factor(&mut self) {
+        self.reuse.have = false;
+    }
+
     /// (PCG iterations, refactorisations) of the reuse path so far.
     pub fn reuse_stats(&self) -> (u64, u64) {
         (self.reuse.cg_iterations, self.reuse.refactorizations)

@@ -166,6 +166,9 @@ impl<'a> Runner<'a> {
         let start = std::time::Instant::now();
         let net = self.dynamics.net;
         let n_ex = net.examples.len();
+        // Results must depend only on the state at the cycle boundary (bit-for-bit resume).
+        self.dynamics.invalidate_factor();
+        self.eq.invalidate_factor();
         let ex = if n_ex == 0 { 0 } else { self.cycle % n_ex };
         if n_ex > 1 && saw.switch_mode == SwitchMode::ResetIdealized {
             self.reset_filters(ex)?;
