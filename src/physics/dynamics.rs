@@ -212,6 +212,80 @@ impl Layout {
     }
 }
 
+/// Flat per-element data for the right-hand-side loops.
+#[derive(Clone, Debug, Default)]
+struct Compact {
+    arms: Vec<ArmK>,
+    chems: Vec<usize>,
+    channels: Vec<ChanK>,
+}
+
+#[derive(Clone, Debug)]
+struct ArmK {
+    e: usize,
+    i: usize,
+    inv_cap: f64,
+    /// Fixed arm conductance, or NaN when it is the learnable weight.
+    g: f64,
+    g_leak: f64,
+    w_min: f64,
+}
+
+#[derive(Clone, Debug)]
+struct ChanK {
+    e: usize,
+    /// Index of the learnable parameter in the packed state.
+    i: usize,
+    source: SignalSource,
+    /// π ρ
+    gain: f64,
+    theta: f64,
+    nonlinearity: super::model::Nonlinearity,
+    bounds: super::model::Bounds,
+    /// Whether the window F(w) applies (weights) or not (rest lengths).
+    bounded: bool,
+}
+
+impl Compact {
+    fn new(net: &Network, layout: &Layout) -> Self {
+        let mut c = Compact::default();
+        for (e, el) in net.elements.iter().enumerate() {
+            if let (Some(i), Some(arm)) = (layout.z[e], &el.arm) {
+                c.arms.push(ArmK {
+                    e,
+                    i,
+                    inv_cap: 1.0 / arm.cap,
+                    g: arm.g.unwrap_or(f64::NAN),
+                    g_leak: arm.g_leak,
+                    w_min: el.bounds.w_min,
+                });
+            }
+            if el.chem.is_some() {
+                c.chems.push(e);
+            }
+            for ch in &el.channels {
+                let (i, bounded) = match ch.target {
+                    LearnTarget::Weight => (layout.w[e], true),
+                    LearnTarget::RestLength => (layout.l[e], false),
+                };
+                if let Some(i) = i {
+                    c.channels.push(ChanK {
+                        e,
+                        i,
+                        source: ch.source,
+                        gain: ch.polarity * ch.rho,
+                        theta: ch.theta,
+                        nonlinearity: ch.nonlinearity,
+                        bounds: el.bounds,
+                        bounded,
+                    });
+                }
+            }
+        }
+        c
+    }
+}
+
 /// Scratch of one right-hand side.
 #[derive(Clone, Debug)]
 struct Scratch {
@@ -229,6 +303,7 @@ struct Scratch {
 pub struct Dynamics<'a> {
     pub net: &'a Network,
     pub layout: Layout,
+    compact: Compact,
     scratch: RefCell<Scratch>,
     pub settings: SolverSettings,
     pub stats: SolverStats,
@@ -249,9 +324,11 @@ impl<'a> Dynamics<'a> {
         let mut eq = Equilibrium::new(net)?;
         eq.set_reuse(settings.factor_reuse);
         let n = net.n_elements();
+        let layout = Layout::new(net);
         Ok(Dynamics {
             net,
-            layout: Layout::new(net),
+            compact: Compact::new(net, &layout),
+            layout,
             scratch: RefCell::new(Scratch {
                 eq,
                 params: net.initial_params(),
@@ -306,11 +383,12 @@ impl<'a> Dynamics<'a> {
         let s = seg.frac(t);
         let a = &self.net.examples[seg.from];
         let b = &self.net.examples[seg.to];
-        let mut tmp = vec![0.0; xd.len()];
-        for k in 0..tmp.len() {
-            tmp[k] = a.xd[k] + (b.xd[k] - a.xd[k]) * s;
+        for (k, o) in xd.iter_mut().enumerate() {
+            *o = match &self.net.waveforms[k] {
+                Some(wf) => wf.eval(t),
+                None => a.xd[k] + (b.xd[k] - a.xd[k]) * s,
+            };
         }
-        self.net.dirichlet_at(t, &tmp, xd);
         for k in 0..targets.len() {
             targets[k] = a.targets[k] + (b.targets[k] - a.targets[k]) * s;
         }
@@ -346,45 +424,46 @@ impl<'a> Dynamics<'a> {
         };
         drops(net, x, &mut sc.y);
         let (p, s, y) = (&sc.params, &sc.states, &sc.y);
-        for (e, el) in net.elements.iter().enumerate() {
-            let w = p.w[e];
-            if let (Some(i), Some(arm)) = (self.layout.z[e], &el.arm) {
-                let c = el.arm_g(w);
-                dv[i] = (c * (y[e] - s.z[e]) - arm.g_leak * s.z[e]) / arm.cap;
-            }
+        // Arms: cap ż = c (y − z) − g_L z (flat arrays, cache friendly).
+        for a in &self.compact.arms {
+            let e = a.e;
+            let c = if a.g.is_nan() {
+                p.w[e].max(a.w_min).max(0.0)
+            } else {
+                a.g
+            };
+            dv[a.i] = (c * (y[e] - s.z[e]) - a.g_leak * s.z[e]) * a.inv_cap;
+        }
+        for &e in &self.compact.chems {
+            let el = &net.elements[e];
             if let (Some(i), Some(ch)) = (self.layout.chem[e], &el.chem) {
-                let sig = el.chem_input(ch.signal, y[e], w, p.l[e]) / ch.s_ref;
+                let sig = el.chem_input(ch.signal, y[e], p.w[e], p.l[e]) / ch.s_ref;
                 dv[i] = (sig - s.x[e] - s.r[e]) / ch.tau_x;
                 dv[i + 1] = (s.x[e] - ch.eps * s.r[e]) / ch.tau_r;
             }
-            for chn in &el.channels {
-                let sigma = match chn.source {
-                    SignalSource::Arm(kind) => {
-                        let z = s.z[e];
-                        let u = y[e] - z;
-                        match kind {
-                            ArmSignal::Energy => 2.0 * z * u,
-                            ArmSignal::Abs => z.signum() * u,
-                            ArmSignal::Polar => u,
-                            ArmSignal::Tension => el.w_eff(w) * u,
-                        }
-                    }
-                    SignalSource::Chem(_) => s.x[e],
-                };
-                let rate = chn.polarity * chn.rho * chn.nonlinearity.apply(sigma, chn.theta);
-                match chn.target {
-                    LearnTarget::Weight => {
-                        if let Some(i) = self.layout.w[e] {
-                            dv[i] = el.bounds.window(w, rate);
-                        }
-                    }
-                    LearnTarget::RestLength => {
-                        if let Some(i) = self.layout.l[e] {
-                            dv[i] = rate;
-                        }
+        }
+        // Learning: dp/dt = π ρ N_θ(σ) F(p).
+        for c in &self.compact.channels {
+            let e = c.e;
+            let sigma = match c.source {
+                SignalSource::Arm(kind) => {
+                    let z = s.z[e];
+                    let u = y[e] - z;
+                    match kind {
+                        ArmSignal::Energy => 2.0 * z * u,
+                        ArmSignal::Abs => z.signum() * u,
+                        ArmSignal::Polar => u,
+                        ArmSignal::Tension => p.w[e].max(c.bounds.w_min).max(0.0) * u,
                     }
                 }
-            }
+                SignalSource::Chem(_) => s.x[e],
+            };
+            let rate = c.gain * c.nonlinearity.apply(sigma, c.theta);
+            dv[c.i] = if c.bounded {
+                c.bounds.window(p.w[e], rate)
+            } else {
+                rate
+            };
         }
         if let Some(i) = dv.iter().position(|d| !d.is_finite()) {
             if sc.error.is_none() {

@@ -32,11 +32,41 @@ struct Terms {
     slots: Vec<(usize, f64)>,
 }
 
+#[derive(Clone, Debug, Default)]
+struct FlatTerms {
+    slot_ptr: Vec<u32>,
+    slots: Vec<(u32, f64)>,
+    free_ptr: Vec<u32>,
+    free: Vec<(u32, f64)>,
+    dir_ptr: Vec<u32>,
+    dir: Vec<(u32, f64)>,
+}
+
+impl FlatTerms {
+    fn new(terms: &[Terms]) -> Self {
+        let mut f = FlatTerms::default();
+        f.slot_ptr.push(0);
+        f.free_ptr.push(0);
+        f.dir_ptr.push(0);
+        for t in terms {
+            f.slots.extend(t.slots.iter().map(|&(a, c)| (a as u32, c)));
+            f.free.extend(t.free.iter().map(|&(a, c)| (a as u32, c)));
+            f.dir.extend(t.dir.iter().map(|&(a, c)| (a as u32, c)));
+            f.slot_ptr.push(f.slots.len() as u32);
+            f.free_ptr.push(f.free.len() as u32);
+            f.dir_ptr.push(f.dir.len() as u32);
+        }
+        f
+    }
+}
+
 /// Assembly maps, the sparse factor and scratch for one network topology.
 #[derive(Clone, Debug)]
 pub struct Equilibrium {
     solver: SpdSolver,
     elem: Vec<Terms>,
+    /// The element terms flattened (CSR-like) for the assembly loop.
+    flat: FlatTerms,
     out: Vec<Terms>,
     /// Scratch: right-hand side / solution of the free DOFs.
     rhs: Vec<f64>,
@@ -136,7 +166,9 @@ impl Equilibrium {
             terms.push(Terms { free, dir, slots });
         }
         let out = terms.split_off(net.elements.len());
+        let flat = FlatTerms::new(&terms);
         Ok(Equilibrium {
+            flat,
             rhs: vec![0.0; net.n_free],
             x: vec![0.0; net.n_dof()],
             solve_seconds: 0.0,
@@ -365,19 +397,23 @@ impl Equilibrium {
         r.beta_cur = beta;
         let vals = &mut r.base;
         self.rhs.iter_mut().for_each(|v| *v = 0.0);
-        for (e, (el, t)) in net.elements.iter().zip(&self.elem).enumerate() {
+        let ft = &self.flat;
+        for (e, el) in net.elements.iter().enumerate() {
             let (a, c) = el.conductances(w[e]);
             let (k, kr) = match arms {
                 ArmMode::Dynamic(z) => (a + c, a * l[e] + c * z[e]),
                 ArmMode::Dc => (el.dc_conductance(w[e]), a * l[e]),
             };
-            for &(s, cc) in &t.slots {
-                vals[s] += k * cc;
+            for &(s, cc) in &ft.slots[ft.slot_ptr[e] as usize..ft.slot_ptr[e + 1] as usize] {
+                vals[s as usize] += k * cc;
             }
-            let yd: f64 = t.dir.iter().map(|&(d, c)| c * xd[d]).sum();
+            let yd: f64 = ft.dir[ft.dir_ptr[e] as usize..ft.dir_ptr[e + 1] as usize]
+                .iter()
+                .map(|&(d, c)| c * xd[d as usize])
+                .sum();
             let f = kr - k * yd;
-            for &(i, c) in &t.free {
-                self.rhs[i] += c * f;
+            for &(i, c) in &ft.free[ft.free_ptr[e] as usize..ft.free_ptr[e + 1] as usize] {
+                self.rhs[i as usize] += c * f;
             }
         }
         r.cur.clone_from(&r.base);
