@@ -219,19 +219,38 @@ pub fn relax(
     eps: f64,
     nudge: Option<Nudge<'_>>,
 ) {
+    if steps == 0 || state.layers.is_empty() {
+        return;
+    }
+    relax_driven(params, &input_drive(params, x), state, steps, eps, nudge);
+}
+
+/// The constant bottom-up drive `W_0ᵀ ρ(x)` of the first non-input layer (`n_1 × B`).
+pub fn input_drive(params: &Params, x: &DMatrix<f64>) -> DMatrix<f64> {
+    params.weights[0].tr_mul(&x.map(rho))
+}
+
+/// [`relax`] with the input drive [`input_drive`] precomputed (it is shared by every relaxation
+/// of a minibatch).
+pub fn relax_driven(
+    params: &Params,
+    drive0: &DMatrix<f64>,
+    state: &mut State,
+    steps: usize,
+    eps: f64,
+    nudge: Option<Nudge<'_>>,
+) {
     let n_layers = state.layers.len();
     if steps == 0 || n_layers == 0 {
         return;
     }
-    // The bottom-up drive of the first hidden layer is constant: W_0ᵀ x.
-    let drive0 = params.weights[0].tr_mul(x);
     let mut next: Vec<DMatrix<f64>> = state.layers.clone();
     for _ in 0..steps {
         for l in 0..n_layers {
             // `l` indexes state.layers; it is network layer l+1.
             let buf = &mut next[l];
             if l == 0 {
-                buf.copy_from(&drive0);
+                buf.copy_from(drive0);
             } else {
                 buf.gemm_tr(1.0, &params.weights[l], &state.layers[l - 1], 0.0);
             }
@@ -239,17 +258,28 @@ pub fn relax(
                 buf.gemm(1.0, &params.weights[l + 1], &state.layers[l + 1], 1.0);
             }
             let cur = &state.layers[l];
-            let bias = &params.biases[l];
-            let nudge_here = if l + 1 == n_layers { nudge } else { None };
+            let bias = params.biases[l].as_slice();
             let rows = cur.nrows();
-            for j in 0..cur.ncols() {
-                for i in 0..rows {
-                    let u = cur[(i, j)];
-                    let mut g = u - bias[i] - buf[(i, j)];
-                    if let Some(n) = nudge_here {
-                        g += 2.0 * n.beta * (u - n.target[(i, j)]);
+            let cur_cols = cur.as_slice().chunks_exact(rows);
+            let buf_cols = buf.as_mut_slice().chunks_exact_mut(rows);
+            match nudge.filter(|_| l + 1 == n_layers) {
+                None => {
+                    for (bc, cc) in buf_cols.zip(cur_cols) {
+                        for ((b, &u), &bi) in bc.iter_mut().zip(cc).zip(bias) {
+                            let g = u - bi - *b;
+                            *b = rho(u - eps * g);
+                        }
                     }
-                    buf[(i, j)] = rho(u - eps * g);
+                }
+                Some(n) => {
+                    let two_beta = 2.0 * n.beta;
+                    let tgt_cols = n.target.as_slice().chunks_exact(rows);
+                    for ((bc, cc), tc) in buf_cols.zip(cur_cols).zip(tgt_cols) {
+                        for (((b, &u), &bi), &d) in bc.iter_mut().zip(cc).zip(bias).zip(tc) {
+                            let g = u - bi - *b + two_beta * (u - d);
+                            *b = rho(u - eps * g);
+                        }
+                    }
                 }
             }
         }

@@ -4,7 +4,7 @@
 //! `W_l ← W_l + α_l ΔW_l`, `b_{l+1} ← b_{l+1} + α_l Δb_{l+1}`. Signals are minibatch means of the
 //! Hebbian products `s_ij = ⟨ρ(u_i) ρ(u_j)⟩` (`= −∂E/∂w_ij`) and `s_i = ⟨ρ(u_i)⟩` (`= −∂E/∂b_i`).
 
-use super::model::{relax, rho, Nudge, Params, State};
+use super::model::{input_drive, relax_driven, rho, Nudge, Params, State};
 use super::tcl::TclFilter;
 use super::EpError;
 use nalgebra::{DMatrix, DVector};
@@ -118,9 +118,20 @@ pub fn nudged_state(
     beta: f64,
     cfg: &RelaxConfig,
 ) -> State {
+    nudged_state_driven(params, &input_drive(params, x), target, free, beta, cfg)
+}
+
+fn nudged_state_driven(
+    params: &Params,
+    drive0: &DMatrix<f64>,
+    target: &DMatrix<f64>,
+    free: &State,
+    beta: f64,
+    cfg: &RelaxConfig,
+) -> State {
     let mut s = free.clone();
     let nudge = (beta != 0.0).then_some(Nudge { beta, target });
-    relax(params, x, &mut s, cfg.n_nudge, cfg.eps, nudge);
+    relax_driven(params, drive0, &mut s, cfg.n_nudge, cfg.eps, nudge);
     s
 }
 
@@ -159,22 +170,18 @@ pub enum ThresholdRule {
 }
 
 impl ThresholdRule {
-    /// The threshold of a group from its synapse-major level series.
+    /// The threshold of a group; `levels[k]` holds the group's level-`k` signals.
     pub fn theta(
         &self,
         fixed: impl Fn(&Thresholds) -> f64,
-        series: &[f64],
+        levels: &[&[f64]],
         filter: &TclFilter,
     ) -> f64 {
         match self {
             ThresholdRule::Fixed(t) => fixed(t),
             ThresholdRule::Paper { factor } => {
                 let n = filter.sawtooth().n_levels;
-                let steepest = series
-                    .chunks_exact(n)
-                    .flat_map(|s| s.windows(2).map(|w| (w[1] - w[0]).abs()))
-                    .fold(0.0f64, f64::max);
-                factor * filter.paper_threshold((n - 1) as f64 * steepest)
+                factor * filter.paper_threshold((n - 1) as f64 * steepest_segment(levels))
             }
         }
     }
@@ -189,32 +196,24 @@ pub struct TclRule {
     pub gain: f64,
 }
 
-/// Per-synapse level signals of one parameter group, laid out synapse-major
-/// (`n_levels` consecutive values per synapse).
-fn group_series(levels: &[DMatrix<f64>]) -> Vec<f64> {
-    let n = levels.len();
-    let len = levels.first().map(|m| m.len()).unwrap_or(0);
-    let mut out = vec![0.0; len * n];
-    for (k, m) in levels.iter().enumerate() {
-        for (i, v) in m.iter().enumerate() {
-            out[i * n + k] = *v;
-        }
+/// `Δ = c/β · Δt Σ_m g_θ((K ∗ s)(t_m))` for every synapse of a group; `levels[k]` holds the
+/// group's level-`k` signals.
+fn group_update(levels: &[&[f64]], filter: &TclFilter, theta: f64, scale: f64) -> Vec<f64> {
+    let len = levels.first().map(|l| l.len()).unwrap_or(0);
+    let mut out = vec![0.0; len];
+    filter.integrate_group(levels, theta, &mut out);
+    for v in out.iter_mut() {
+        *v *= scale;
     }
     out
 }
 
-/// `Δ = c/β · Δt Σ_m g_θ((K ∗ s)(t_m))` for every synapse of a group, in parallel over synapses.
-fn group_update(series: &[f64], filter: &TclFilter, theta: f64, scale: f64) -> Vec<f64> {
-    let n = filter.sawtooth().n_levels;
-    let mut out = vec![0.0; series.len() / n];
-    out.par_chunks_mut(256)
-        .zip(series.par_chunks(256 * n))
-        .for_each(|(o, s)| {
-            for (oi, si) in o.iter_mut().zip(s.chunks_exact(n)) {
-                *oi = scale * filter.integrate(si, theta);
-            }
-        });
-    out
+/// The steepest sawtooth segment of a group, `max_{i,k} |s_i(β_k) − s_i(β_{k−1})|`.
+fn steepest_segment(levels: &[&[f64]]) -> f64 {
+    levels
+        .windows(2)
+        .flat_map(|w| w[0].iter().zip(w[1].iter()).map(|(a, b)| (b - a).abs()))
+        .fold(0.0f64, f64::max)
 }
 
 /// The states at the `n` nudge levels `β_k = β k/(n−1)` of the sawtooth, each relaxed for
@@ -229,9 +228,13 @@ pub fn sawtooth_states(
     rule: &TclRule,
 ) -> Vec<State> {
     let saw = *rule.filter.sawtooth();
+    let drive0 = input_drive(params, x);
     (0..saw.n_levels)
         .into_par_iter()
-        .map(|k| nudged_state(params, x, target, free, beta * saw.level_fraction(k), cfg))
+        .map(|k| {
+            let b = beta * saw.level_fraction(k);
+            nudged_state_driven(params, &drive0, target, free, b, cfg)
+        })
         .collect()
 }
 
@@ -267,22 +270,17 @@ pub fn tcl_update(
     let mut weights = Vec::with_capacity(n_w);
     let mut biases = Vec::with_capacity(n_w);
     for l in 0..n_w {
-        let w_levels: Vec<DMatrix<f64>> = signals.iter().map(|(w, _)| w[l].clone()).collect();
-        let b_levels: Vec<DMatrix<f64>> = signals
-            .iter()
-            .map(|(_, b)| DMatrix::from_column_slice(b[l].len(), 1, b[l].as_slice()))
-            .collect();
+        let w_levels: Vec<&[f64]> = signals.iter().map(|(w, _)| w[l].as_slice()).collect();
+        let b_levels: Vec<&[f64]> = signals.iter().map(|(_, b)| b[l].as_slice()).collect();
         let (r, c) = (params.weights[l].nrows(), params.weights[l].ncols());
-        let w_series = group_series(&w_levels);
-        let b_series = group_series(&b_levels);
         let theta_w = rule
             .thresholds
-            .theta(|t| t.weights[l], &w_series, &rule.filter);
+            .theta(|t| t.weights[l], &w_levels, &rule.filter);
         let theta_b = rule
             .thresholds
-            .theta(|t| t.biases[l], &b_series, &rule.filter);
-        let dw = group_update(&w_series, &rule.filter, theta_w, scale);
-        let db = group_update(&b_series, &rule.filter, theta_b, scale);
+            .theta(|t| t.biases[l], &b_levels, &rule.filter);
+        let dw = group_update(&w_levels, &rule.filter, theta_w, scale);
+        let db = group_update(&b_levels, &rule.filter, theta_b, scale);
         weights.push(DMatrix::from_vec(r, c, dw));
         biases.push(DVector::from_vec(db));
     }
