@@ -1,8 +1,10 @@
-//! Rule-level checks of EP and TCL-EP on small seeded networks.
+//! Rule-level checks of the EP model and of the EP and TCL-EP rules on small seeded networks.
 
 use nalgebra::DMatrix;
-use physlearn::ep::model::{energy, relax, Architecture, Params, State};
-use physlearn::ep::rules::{ep_update, tcl_update, RelaxConfig, TclRule, ThresholdRule, Update};
+use physlearn::ep::model::{cost, energy, relax, Architecture, Params, State};
+use physlearn::ep::rules::{
+    ep_update, tcl_update, RelaxConfig, TclRule, ThresholdRule, Thresholds, Update,
+};
 use physlearn::ep::task_rng;
 use physlearn::ep::tcl::{Sawtooth, TclFilter};
 use rand::Rng;
@@ -14,14 +16,15 @@ fn cosine(a: &[f64], b: &[f64]) -> f64 {
     dot / (na * nb)
 }
 
-/// A small seeded problem: a 12-10-4 network with weights scaled up so that the hidden layer is
-/// active, random inputs in [0, 1], random one-hot targets, and its converged free state.
-fn problem(seed: u64) -> (Params, DMatrix<f64>, DMatrix<f64>, State) {
+/// A small seeded problem: a 12-10-4 network with Glorot weights scaled by `scale` (larger makes
+/// the hidden layer more active and saturated), random biases, random inputs in [0, 1], random
+/// one-hot targets, and the free state relaxed until it no longer moves.
+fn problem_scaled(seed: u64, scale: f64) -> (Params, DMatrix<f64>, DMatrix<f64>, State) {
     let arch = Architecture::new(vec![12, 10, 4]).unwrap();
     let mut rng = task_rng(seed, 0);
     let mut p = Params::glorot(&arch, &mut rng);
     for w in p.weights.iter_mut() {
-        *w *= 3.0;
+        *w *= scale;
     }
     for b in p.biases.iter_mut() {
         for v in b.iter_mut() {
@@ -36,10 +39,35 @@ fn problem(seed: u64) -> (Params, DMatrix<f64>, DMatrix<f64>, State) {
     }
     let mut free = State::zeros(&arch, batch);
     relax(&p, &x, &mut free, 200, 0.5, None);
+    let mut moved = f64::INFINITY;
+    for _ in 0..50 {
+        let before = free.clone();
+        relax(&p, &x, &mut free, 100, 0.5, None);
+        moved = max_diff(&free, &before);
+        if moved < 1e-13 {
+            break;
+        }
+    }
+    assert!(
+        moved < 1e-13,
+        "free state of seed {seed} not converged: {moved}"
+    );
     (p, x, d, free)
 }
 
-fn tcl_with_paper_threshold(
+fn problem(seed: u64) -> (Params, DMatrix<f64>, DMatrix<f64>, State) {
+    problem_scaled(seed, 3.0)
+}
+
+fn max_diff(a: &State, b: &State) -> f64 {
+    a.layers
+        .iter()
+        .zip(&b.layers)
+        .map(|(x, y)| (x - y).amax())
+        .fold(0.0, f64::max)
+}
+
+fn tcl(
     p: &Params,
     x: &DMatrix<f64>,
     d: &DMatrix<f64>,
@@ -47,91 +75,204 @@ fn tcl_with_paper_threshold(
     beta: f64,
     cfg: &RelaxConfig,
     tau_slow: f64,
-    factor: f64,
+    thresholds: ThresholdRule,
 ) -> Update {
     let saw = Sawtooth {
         tau_slow,
         ..Sawtooth::default()
     };
-    let filter = TclFilter::new(saw, 0.1, 0.01).unwrap();
     let rule = TclRule {
-        filter,
-        thresholds: ThresholdRule::Paper { factor },
+        filter: TclFilter::new(saw, 0.1, 0.01).unwrap(),
+        thresholds,
         gain: 1.0,
     };
     tcl_update(p, x, d, free, beta, cfg, &rule).unwrap()
 }
 
 #[test]
-fn diag() {
+fn energy_decreases_monotonically_during_free_relaxation() {
+    for seed in 0..4 {
+        let (p, x, _, _) = problem(seed);
+        let arch = p.architecture();
+        // From the zero state and from a random state in the box.
+        let mut rng = task_rng(seed, 9);
+        let mut random = State::zeros(&arch, x.ncols());
+        for m in random.layers.iter_mut() {
+            m.iter_mut().for_each(|v| *v = rng.random_range(0.0..1.0));
+        }
+        for mut s in [State::zeros(&arch, x.ncols()), random] {
+            let mut e = energy(&p, &x, &s);
+            let e0 = e.sum();
+            for step in 0..60 {
+                relax(&p, &x, &mut s, 1, 0.5, None);
+                let e1 = energy(&p, &x, &s);
+                for j in 0..x.ncols() {
+                    assert!(
+                        e1[j] <= e[j] + 1e-12 * e[j].abs().max(1.0),
+                        "seed {seed} step {step} example {j}: {} -> {}",
+                        e[j],
+                        e1[j]
+                    );
+                }
+                e = e1;
+            }
+            assert!(e.sum() < e0 - 1e-3, "relaxation must lower the energy");
+        }
+    }
+}
+
+#[test]
+fn ep_update_matches_finite_difference_gradient_of_the_cost() {
+    // EP theorem: for β → 0, (s^β − s^0)/β → −∂⟨C(u*)⟩/∂θ, u* the free equilibrium.
+    let (p, x, d, free) = problem_scaled(5, 1.5);
+    let cfg = RelaxConfig {
+        eps: 0.5,
+        n_free: 300,
+        n_nudge: 300,
+    };
+    let beta = 1e-5;
+    let ep = ep_update(&p, &x, &d, &free, beta, &cfg).unwrap();
+    let loss = |q: &Params| -> f64 {
+        let mut s = free.clone();
+        relax(q, &x, &mut s, 300, 0.5, None);
+        cost(&s, &d).mean()
+    };
+    let h = 1e-5;
+    let mut checked = 0;
+    for (l, i, j) in [
+        (0, 0, 0),
+        (0, 3, 5),
+        (0, 11, 9),
+        (1, 2, 1),
+        (1, 7, 3),
+        (1, 9, 0),
+    ] {
+        let mut qp = p.clone();
+        qp.weights[l][(i, j)] += h;
+        let mut qm = p.clone();
+        qm.weights[l][(i, j)] -= h;
+        let fd = -(loss(&qp) - loss(&qm)) / (2.0 * h);
+        let e = ep.weights[l][(i, j)];
+        let scale = ep.weights[l].amax();
+        assert!(
+            (fd - e).abs() < 2e-3 * scale,
+            "W{l}[{i},{j}]: EP {e:e} vs finite difference {fd:e} (scale {scale:e})"
+        );
+        checked += 1;
+    }
+    for (l, i) in [(0, 4), (1, 2)] {
+        let mut qp = p.clone();
+        qp.biases[l][i] += h;
+        let mut qm = p.clone();
+        qm.biases[l][i] -= h;
+        let fd = -(loss(&qp) - loss(&qm)) / (2.0 * h);
+        let e = ep.biases[l][i];
+        assert!(
+            (fd - e).abs() < 2e-3 * ep.biases[l].amax(),
+            "b{l}[{i}]: EP {e:e} vs finite difference {fd:e}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 8);
+}
+
+#[test]
+fn tcl_update_approaches_ep_update_as_the_slow_ramp_lengthens() {
     let cfg = RelaxConfig {
         eps: 0.5,
         n_free: 200,
         n_nudge: 30,
     };
+    let paper = ThresholdRule::Paper { factor: 1.1 };
     for seed in 0..3 {
         let (p, x, d, free) = problem(seed);
-        for beta in [0.5, 0.1, 0.02] {
-            let ep = ep_update(&p, &x, &d, &free, beta, &cfg).unwrap();
-            for ts in [0.9, 4.9, 19.9] {
-                for f in [1.0, 1.1] {
-                    let t = tcl_with_paper_threshold(&p, &x, &d, &free, beta, &cfg, ts, f);
-                    let c = cosine(&t.flatten(), &ep.flatten());
-                    let cw: Vec<f64> = (0..2)
-                        .map(|l| cosine(t.weights[l].as_slice(), ep.weights[l].as_slice()))
-                        .collect();
-                    println!("seed {seed} beta {beta} ts {ts} f {f}: cos {c:.4} per-layer {cw:?}");
-                }
-            }
+        for beta in [0.5, -0.5] {
+            let ep = ep_update(&p, &x, &d, &free, beta, &cfg).unwrap().flatten();
+            let cos: Vec<f64> = [0.9, 4.9, 19.9]
+                .iter()
+                .map(|&ts| {
+                    let t = tcl(&p, &x, &d, &free, beta, &cfg, ts, paper.clone());
+                    cosine(&t.flatten(), &ep)
+                })
+                .collect();
+            assert!(
+                cos[0] > 0.8 && cos[1] >= cos[0] - 1e-3 && cos[2] >= cos[1] - 1e-4,
+                "seed {seed} beta {beta}: cosines {cos:?} must grow with τ_s"
+            );
+            assert!(cos[2] >= 0.99, "seed {seed} beta {beta}: cosines {cos:?}");
         }
     }
-    let _ = energy;
 }
 
 #[test]
-fn diag2() {
-    use physlearn::ep::rules::{hebbian, nudged_state};
+fn tcl_update_with_a_too_low_threshold_misses_ep() {
+    // Control for the test above: with θ well below the paper's rule, the slow relaxation passes
+    // the threshold and cancels part of the rise, so the rule is not the EP rule.
     let cfg = RelaxConfig {
         eps: 0.5,
         n_free: 200,
         n_nudge: 30,
     };
     let (p, x, d, free) = problem(0);
-    let beta = 0.02;
-    let ep = ep_update(&p, &x, &d, &free, beta, &cfg).unwrap();
-    let t = tcl_with_paper_threshold(&p, &x, &d, &free, beta, &cfg, 19.9, 1.1);
-    let mut free2 = free.clone();
-    relax(&p, &x, &mut free2, 30, 0.5, None);
-    let diff: f64 = free2
-        .layers
-        .iter()
-        .zip(&free.layers)
-        .map(|(a, b)| (a - b).amax())
-        .fold(0.0, f64::max);
-    println!("free not converged by {diff:e}");
-    let levels: Vec<_> = (0..9)
-        .map(|k| {
-            hebbian(
-                &x,
-                &nudged_state(&p, &x, &d, &free, beta * k as f64 / 8.0, &cfg),
-            )
-        })
-        .collect();
-    let scale = ep.weights[1].amax() / t.weights[1].amax();
-    for l in 0..2 {
-        for i in 0..ep.weights[l].len() {
-            let e = ep.weights[l].as_slice()[i];
-            let tt = t.weights[l].as_slice()[i] * scale;
-            if (e - tt).abs() > 0.2 * ep.weights[l].amax() {
-                let s: Vec<String> = levels
-                    .iter()
-                    .map(|(w, _)| {
-                        format!("{:.3e}", w[l].as_slice()[i] - levels[0].0[l].as_slice()[i])
-                    })
-                    .collect();
-                println!("l {l} i {i}: ep {e:.3e} tcl {tt:.3e} s {s:?}");
-            }
+    let ep = ep_update(&p, &x, &d, &free, 0.5, &cfg).unwrap().flatten();
+    let low = ThresholdRule::Paper { factor: 0.05 };
+    let t = tcl(&p, &x, &d, &free, 0.5, &cfg, 19.9, low);
+    let c = cosine(&t.flatten(), &ep);
+    assert!(c < 0.95, "cosine {c}");
+}
+
+#[test]
+fn without_threshold_the_tcl_update_vanishes() {
+    let cfg = RelaxConfig {
+        eps: 0.5,
+        n_free: 200,
+        n_nudge: 4,
+    };
+    for seed in 0..3 {
+        let (p, x, d, free) = problem(seed);
+        let zero = ThresholdRule::Fixed(Thresholds::zero(2));
+        let t = tcl(&p, &x, &d, &free, 0.5, &cfg, 0.9, zero).flatten();
+        let paper = ThresholdRule::Paper { factor: 1.1 };
+        let reference = tcl(&p, &x, &d, &free, 0.5, &cfg, 0.9, paper).flatten();
+        let big = reference.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        let small = t.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        assert!(big > 1e-6, "reference update is {big}");
+        assert!(small <= 1e-12 * big, "seed {seed}: |Δ| = {small} vs {big}");
+    }
+}
+
+#[test]
+fn group_filter_agrees_bit_for_bit_with_the_per_synapse_filter() {
+    let f = TclFilter::new(Sawtooth::default(), 0.1, 0.01).unwrap();
+    let mut rng = task_rng(3, 0);
+    let n_syn = 300;
+    // Level signals: a random nonlinear ramp per synapse, some constant, some tiny.
+    let mut levels = vec![vec![0.0; n_syn]; 9];
+    for i in 0..n_syn {
+        let base: f64 = rng.random_range(0.0..1.0);
+        let amp: f64 = match i % 5 {
+            0 => 0.0,
+            1 => 1e-7,
+            _ => rng.random_range(-0.05..0.05),
+        };
+        let curve: f64 = rng.random_range(0.5..2.0);
+        for (k, l) in levels.iter_mut().enumerate() {
+            l[i] = base + amp * (k as f64 / 8.0).powf(curve);
         }
-        println!("layer {l} amax ep {:e}", ep.weights[l].amax());
+    }
+    let views: Vec<&[f64]> = levels.iter().map(|l| l.as_slice()).collect();
+    for theta in [0.0, 1e-5, 1e-4, 3e-4] {
+        let mut out = vec![f64::NAN; n_syn];
+        f.integrate_group(&views, theta, &mut out);
+        for i in 0..n_syn {
+            let s: Vec<f64> = levels.iter().map(|l| l[i]).collect();
+            let reference = f.integrate(&s, theta);
+            assert_eq!(
+                out[i].to_bits(),
+                reference.to_bits(),
+                "synapse {i} θ {theta}: {} vs {reference}",
+                out[i]
+            );
+        }
     }
 }

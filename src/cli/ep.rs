@@ -379,56 +379,40 @@ fn run_inner(args: Args) -> Result<(), Failure> {
         stage.write_text(&name, &csv_text(records))?;
     }
 
-    // Fig. 3B-style plot.
-    let mut fig = Figure::new(
-        &format!(
-            "{} ({}), {}",
-            rules
-                .iter()
-                .map(|r| rule_label(*r))
-                .collect::<Vec<_>>()
-                .join(" vs "),
-            trainers
-                .first()
-                .map(|t| t.architecture().label())
-                .unwrap_or_default(),
-            data.description
+    // Fig. 3B-style plot: test error (left) and training error (right) vs epoch; one colour per
+    // rule, overlays after the rules.
+    let arch = trainers
+        .first()
+        .map(|t| t.architecture().label())
+        .unwrap_or_default();
+    let mut panels = [
+        Figure::new(
+            &format!("test error, {arch}, {}", data.description),
+            "epoch",
+            "test error (%)",
         ),
-        "epoch",
-        "error (%)",
-    );
-    let pct = |r: &[EpochRecord], f: fn(&EpochRecord) -> f64| -> Vec<f64> {
-        r.iter().map(|x| 100.0 * f(x)).collect()
-    };
-    for (rule, records) in &results {
-        let x: Vec<f64> = records.iter().map(|r| r.epoch as f64).collect();
-        fig = fig
-            .add(Series::line(
-                format!("{} test", rule_label(*rule)),
-                x.clone(),
-                pct(records, |r| r.test_error),
-            ))
-            .add(
-                Series::points(
-                    format!("{} train", rule_label(*rule)),
-                    x,
-                    pct(records, |r| r.train_error),
-                )
-                .with_mark(Mark::Points),
-            );
+        Figure::new("training error (free phase)", "epoch", "training error (%)"),
+    ];
+    let mut curves: Vec<(String, &[EpochRecord])> = results
+        .iter()
+        .map(|(rule, r)| (rule_label(*rule).to_string(), r.as_slice()))
+        .collect();
+    for (path, r) in &overlays {
+        curves.push((path.display().to_string(), r.as_slice()));
     }
-    for (path, records) in &overlays {
+    for (label, records) in curves {
         let x: Vec<f64> = records.iter().map(|r| r.epoch as f64).collect();
-        fig = fig.add(
-            Series::line(
-                format!("{} test", path.display()),
-                x,
-                pct(records, |r| r.test_error),
-            )
-            .with_mark(Mark::LinePoints),
-        );
+        let test: Vec<f64> = records.iter().map(|r| 100.0 * r.test_error).collect();
+        let train: Vec<f64> = records.iter().map(|r| 100.0 * r.train_error).collect();
+        let [p_test, p_train] = &mut panels;
+        p_test
+            .series
+            .push(Series::line(label.clone(), x.clone(), test).with_mark(Mark::LinePoints));
+        p_train
+            .series
+            .push(Series::line(label, x, train).with_mark(Mark::LinePoints));
     }
-    xy_plot(&stage.path("error_vs_epoch.png"), &[fig])?;
+    xy_plot(&stage.path("error_vs_epoch.png"), &panels)?;
 
     // Manifest.
     let command = std::env::args().collect::<Vec<_>>().join(" ");
@@ -473,19 +457,22 @@ fn run_inner(args: Args) -> Result<(), Failure> {
     manifest.statistics = serde_json::Value::Object(stats);
     stage.write_json("manifest.json", &manifest)?;
     let out = stage.commit()?;
+    // A closed stdout (e.g. `| head`) must not turn a finished run into a failure.
+    let mut summary = String::new();
     for (rule, records) in &results {
         if let Some(r) = records.last() {
             let secs = records.iter().map(|r| r.seconds).sum::<f64>() / records.len() as f64;
-            println!(
-                "{}: epoch {} train error {:.2}% test error {:.2}% ({:.3} s/epoch)",
+            summary.push_str(&format!(
+                "{}: epoch {} train error {:.2}% test error {:.2}% ({:.3} s/epoch)\n",
                 rule_label(*rule),
                 r.epoch,
                 100.0 * r.train_error,
                 100.0 * r.test_error,
                 secs
-            );
+            ));
         }
     }
-    println!("wrote {}", out.display());
+    summary.push_str(&format!("wrote {}\n", out.display()));
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), summary.as_bytes());
     Ok(())
 }
