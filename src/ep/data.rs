@@ -120,9 +120,9 @@ pub fn digits() -> Result<Dataset, EpError> {
 /// Read a CSV file: an optional header line, then `label, f_1, …, f_n` per row (label a
 /// non-negative integer, features finite and non-negative).
 pub fn load_csv(path: &Path) -> Result<Dataset, EpError> {
-    let text = std::fs::read_to_string(path).map_err(|source| EpError::Io {
+    let text = std::fs::read_to_string(path).map_err(|error| EpError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     parse_csv(&text, path)
 }
@@ -203,9 +203,9 @@ fn idx_err(path: &Path, offset: u64, message: impl Into<String>) -> EpError {
 }
 
 fn read_bytes(path: &Path) -> Result<Vec<u8>, EpError> {
-    std::fs::read(path).map_err(|source| EpError::Io {
+    std::fs::read(path).map_err(|error| EpError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
@@ -321,7 +321,7 @@ pub fn load_mnist_dir(dir: &Path) -> Result<(Dataset, Option<Dataset>), EpError>
     };
     let missing = |name: &str| EpError::Io {
         path: dir.join(name),
-        source: std::io::Error::new(std::io::ErrorKind::NotFound, "MNIST IDX file not found"),
+        error: std::io::Error::new(std::io::ErrorKind::NotFound, "MNIST IDX file not found"),
     };
     let ti = find(MNIST_FILES[0]).ok_or_else(|| missing(MNIST_FILES[0]))?;
     let tl = find(MNIST_FILES[1]).ok_or_else(|| missing(MNIST_FILES[1]))?;

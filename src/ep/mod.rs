@@ -43,12 +43,12 @@ use std::path::PathBuf;
 /// Errors of the EP module.
 #[derive(Debug, thiserror::Error)]
 pub enum EpError {
-    /// A data file could not be read.
-    #[error("{path}: {source}")]
+    /// A data file could not be read. (The I/O error is part of the message, not a separate
+    /// `source`, so that error chains do not print it twice.)
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A CSV data file is malformed at a given line (1-based, counting the header).
     #[error("{path}:{line}: {message}")]
