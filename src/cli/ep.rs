@@ -78,12 +78,12 @@ pub struct Args {
     /// How TCL thresholds are set.
     #[arg(long, value_enum, default_value = "fixed")]
     pub theta: ThetaArg,
-    /// TCL weight thresholds per weight layer [default: 1.2e-6 for every layer but the last,
-    /// 2e-5 for the last].
+    /// TCL weight thresholds per weight layer [default: 7e-6 for every layer but the last, 3e-5
+    /// for the last; with `--data mnist:` the paper's 1.2e-6 and 2e-5].
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub theta_w: Option<Vec<f64>>,
-    /// TCL bias thresholds per non-input layer [default: 1e-5 for hidden layers, 2e-4 for the
-    /// output].
+    /// TCL bias thresholds per non-input layer [default: 7e-6 for hidden layers, 3e-5 for the
+    /// output; with `--data mnist:` the paper's 1e-5 and 2e-4].
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub theta_b: Option<Vec<f64>>,
     /// Margin factor of `--theta paper` (> 1 keeps the slow relaxation below threshold).
@@ -212,10 +212,17 @@ fn per_layer(given: &Option<Vec<f64>>, n: usize, inner: f64, last: f64) -> Vec<f
 fn config(args: &Args, rule: Rule) -> TrainConfig {
     let n_w = args.hidden.len() + 1;
     let thresholds = match args.theta {
-        ThetaArg::Fixed => ThresholdRule::Fixed(Thresholds {
-            weights: per_layer(&args.theta_w, n_w, 1.2e-6, 2e-5),
-            biases: per_layer(&args.theta_b, n_w, 1e-5, 2e-4),
-        }),
+        ThetaArg::Fixed => {
+            let default = if args.data.starts_with("mnist:") {
+                Thresholds::paper_mnist(n_w)
+            } else {
+                Thresholds::digits(n_w)
+            };
+            ThresholdRule::Fixed(Thresholds {
+                weights: args.theta_w.clone().unwrap_or(default.weights),
+                biases: args.theta_b.clone().unwrap_or(default.biases),
+            })
+        }
         ThetaArg::Paper => ThresholdRule::Paper {
             factor: args.theta_factor,
         },

@@ -72,6 +72,31 @@ pub struct Thresholds {
 }
 
 impl Thresholds {
+    /// Per-layer values for `n_layers` weight layers: `inner` for every layer but the last,
+    /// `last` for the last (weights and biases given separately).
+    pub fn layered(n_layers: usize, w: (f64, f64), b: (f64, f64)) -> Self {
+        let pick =
+            |l: usize, (inner, last): (f64, f64)| if l + 1 == n_layers { last } else { inner };
+        Thresholds {
+            weights: (0..n_layers).map(|l| pick(l, w)).collect(),
+            biases: (0..n_layers).map(|l| pick(l, b)).collect(),
+        }
+    }
+
+    /// Thresholds calibrated for the 8×8 digits by the paper's rule: the median over training of
+    /// `1.1·|M_1| A_max/τ_s` is about 0.5–1.4·10⁻⁵ for the input-side weights and the hidden
+    /// biases and 2–7·10⁻⁵ for the output weights and biases (docs/ep.md); we use `7·10⁻⁶` and
+    /// `3·10⁻⁵`.
+    pub fn digits(n_layers: usize) -> Self {
+        Thresholds::layered(n_layers, (7e-6, 3e-5), (7e-6, 3e-5))
+    }
+
+    /// The paper's MNIST cutoffs (784-500-10): `W_1` 1.2·10⁻⁶, `W_2` 2·10⁻⁵, hidden biases
+    /// 10⁻⁵, output biases 2·10⁻⁴.
+    pub fn paper_mnist(n_layers: usize) -> Self {
+        Thresholds::layered(n_layers, (1.2e-6, 2e-5), (1e-5, 2e-4))
+    }
+
     /// No thresholding (`θ = 0` everywhere): with a zero-area kernel the update vanishes.
     pub fn zero(n_layers: usize) -> Self {
         Thresholds {
@@ -216,6 +241,9 @@ fn steepest_segment(levels: &[&[f64]]) -> f64 {
         .fold(0.0f64, f64::max)
 }
 
+/// Work per level above which the nudge levels relax in parallel.
+const PAR_LEVEL_WORK: usize = 40_000;
+
 /// The states at the `n` nudge levels `β_k = β k/(n−1)` of the sawtooth, each relaxed for
 /// `cfg.n_nudge` steps from the free state (in parallel over levels).
 pub fn sawtooth_states(
@@ -229,13 +257,18 @@ pub fn sawtooth_states(
 ) -> Vec<State> {
     let saw = *rule.filter.sawtooth();
     let drive0 = input_drive(params, x);
-    (0..saw.n_levels)
-        .into_par_iter()
-        .map(|k| {
-            let b = beta * saw.level_fraction(k);
-            nudged_state_driven(params, &drive0, target, free, b, cfg)
-        })
-        .collect()
+    let level = |k: usize| {
+        let b = beta * saw.level_fraction(k);
+        nudged_state_driven(params, &drive0, target, free, b, cfg)
+    };
+    // Each level costs about (units × batch × steps) multiply-adds per coupling; below
+    // PAR_LEVEL_WORK the rayon scheduling costs more than it saves (measured on the digits).
+    let work: usize = free.layers.iter().map(|m| m.len()).sum::<usize>() * cfg.n_nudge;
+    if work >= PAR_LEVEL_WORK {
+        (0..saw.n_levels).into_par_iter().map(level).collect()
+    } else {
+        (0..saw.n_levels).map(level).collect()
+    }
 }
 
 /// TCL-EP: record the Hebbian signals at the sawtooth's nudge levels, filter them with the

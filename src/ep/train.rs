@@ -70,7 +70,7 @@ impl TrainConfig {
     /// Defaults for the 8×8 digits (64-`hidden`-10): the paper's relaxation (`ε = 0.5`, 20 free
     /// and 4 nudged steps, `β = 0.5` with random sign), sawtooth (9 levels, `τ_f = 0.1`,
     /// `τ_s = 0.9`), kernel (`τ_K = 0.1`, `Δt = 0.01`) and gain `0.5·10⁴`; rates and thresholds
-    /// measured for this data set (docs/ep.md).
+    /// calibrated for this data set ([`Thresholds::digits`], docs/ep.md).
     pub fn digits_default(rule: Rule) -> Self {
         TrainConfig {
             hidden: vec![128],
@@ -84,10 +84,7 @@ impl TrainConfig {
             sawtooth: Sawtooth::default(),
             tau_k: 0.1,
             dt: 0.01,
-            thresholds: ThresholdRule::Fixed(Thresholds {
-                weights: vec![1.2e-6, 2e-5],
-                biases: vec![1e-5, 2e-4],
-            }),
+            thresholds: ThresholdRule::Fixed(Thresholds::digits(2)),
             gain: 0.5e4,
             seed: 1,
             shuffle: true,
