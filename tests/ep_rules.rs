@@ -195,6 +195,7 @@ fn tcl_update_approaches_ep_update_as_the_slow_ramp_lengthens() {
                     cosine(&t.flatten(), &ep)
                 })
                 .collect();
+            println!("seed {seed} beta {beta}: cosines at τ_s = 0.9, 4.9, 19.9: {cos:?}");
             assert!(
                 cos[0] > 0.8 && cos[1] >= cos[0] - 1e-3 && cos[2] >= cos[1] - 1e-4,
                 "seed {seed} beta {beta}: cosines {cos:?} must grow with τ_s"
