@@ -67,6 +67,7 @@ fn max_diff(a: &State, b: &State) -> f64 {
         .fold(0.0, f64::max)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn tcl(
     p: &Params,
     x: &DMatrix<f64>,

@@ -246,9 +246,8 @@ pub fn relax_driven(
     }
     let mut next: Vec<DMatrix<f64>> = state.layers.clone();
     for _ in 0..steps {
-        for l in 0..n_layers {
+        for (l, buf) in next.iter_mut().enumerate() {
             // `l` indexes state.layers; it is network layer l+1.
-            let buf = &mut next[l];
             if l == 0 {
                 buf.copy_from(drive0);
             } else {
