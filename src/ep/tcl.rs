@@ -27,6 +27,11 @@ pub fn sine_kernel(tau_k: f64, dt: f64) -> Vec<f64> {
         .collect()
 }
 
+/// Largest number of nudge levels accepted.
+pub const MAX_LEVELS: usize = 1000;
+/// Largest number of grid points (and kernel samples) accepted.
+pub const MAX_GRID: usize = 1_000_000;
+
 /// The sawtooth nudge protocol (eq. 5 sampled at `n_levels` nudge levels).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Sawtooth {
@@ -89,11 +94,11 @@ impl TclFilter {
     /// Build the map for a sawtooth, the kernel of eq. (31) with timescale `tau_k`, and grid step
     /// `dt`. The period must be a whole number of grid steps.
     pub fn new(sawtooth: Sawtooth, tau_k: f64, dt: f64) -> Result<Self, EpError> {
-        if sawtooth.n_levels < 2 {
+        if !(2..=MAX_LEVELS).contains(&sawtooth.n_levels) {
             return Err(EpError::option(
                 "nudge levels",
                 sawtooth.n_levels,
-                "need at least 2 levels",
+                format!("need 2 to {MAX_LEVELS} levels"),
             ));
         }
         for (name, v) in [
@@ -109,11 +114,22 @@ impl TclFilter {
         let period = sawtooth.period();
         let n_grid_f = period / dt;
         let n_grid = n_grid_f.round() as usize;
-        if n_grid < 2 || (n_grid_f - n_grid as f64).abs() > 1e-6 * n_grid_f || n_grid > 1_000_000 {
+        if n_grid < 2 || (n_grid_f - n_grid as f64).abs() > 1e-6 * n_grid_f || n_grid > MAX_GRID {
             return Err(EpError::option(
                 "dt",
                 dt,
-                format!("the period {period} must be a whole number (2..1e6) of grid steps"),
+                format!("the period {period} must be a whole number (2..{MAX_GRID}) of grid steps"),
+            ));
+        }
+        let n_kernel = (tau_k / dt).round();
+        if n_kernel > MAX_GRID as f64 || n_grid as f64 * n_kernel.min(n_grid as f64) > 1e8 {
+            return Err(EpError::option(
+                "tau_k",
+                tau_k,
+                format!(
+                    "the kernel needs {n_kernel} samples of dt = {dt} on a {n_grid}-point grid; \
+                     keep tau_k/dt ≤ {MAX_GRID} and (T/dt)·min(tau_k, T)/dt ≤ 1e8"
+                ),
             ));
         }
         let kernel = sine_kernel(tau_k, dt);
