@@ -278,3 +278,50 @@ fn group_filter_agrees_bit_for_bit_with_the_per_synapse_filter() {
         }
     }
 }
+
+mod filter_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn filter() -> TclFilter {
+        TclFilter::new(Sawtooth::default(), 0.1, 0.01).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Powers of two scale exactly in floating point, so the thresholded integral is
+        /// exactly homogeneous: Δ(2^k s, 2^k θ) = 2^k Δ(s, θ); and odd: Δ(−s, θ) = −Δ(s, θ).
+        #[test]
+        fn thresholded_integral_is_homogeneous_and_odd(
+            s in prop::collection::vec(-1.0f64..1.0, 9),
+            theta in 0.0f64..2e-3,
+            k in -20i32..20,
+        ) {
+            let f = filter();
+            let d = f.integrate(&s, theta);
+            let lam = 2f64.powi(k);
+            let scaled: Vec<f64> = s.iter().map(|v| v * lam).collect();
+            prop_assert_eq!(f.integrate(&scaled, theta * lam).to_bits(), (d * lam).to_bits());
+            let neg: Vec<f64> = s.iter().map(|v| -v).collect();
+            prop_assert_eq!(f.integrate(&neg, theta), -d);
+        }
+
+        /// Zero-area kernel: without threshold the period integral vanishes for any signal.
+        #[test]
+        fn unthresholded_integral_vanishes(s in prop::collection::vec(-1.0f64..1.0, 9)) {
+            let f = filter();
+            let scale = s.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+            prop_assert!(f.integrate(&s, 0.0).abs() <= 1e-15 * scale.max(1e-300));
+        }
+
+        /// A threshold above every filtered value gives zero; `θ = 0` lets everything through.
+        #[test]
+        fn threshold_above_the_signal_gives_zero(s in prop::collection::vec(-1.0f64..1.0, 9)) {
+            let f = filter();
+            let u = f.filtered(&s);
+            let top = u.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+            prop_assert_eq!(f.integrate(&s, top * 1.0001 + 1e-300), 0.0);
+        }
+    }
+}

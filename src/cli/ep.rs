@@ -39,6 +39,7 @@ pub enum ThetaArg {
 
 /// Train a layered Hopfield-like network by Equilibrium Propagation (standard or TCL).
 #[derive(Debug, ClapArgs)]
+#[command(allow_negative_numbers = true)]
 pub struct Args {
     /// Data: `digits` (embedded 8×8 digits), `PATH.csv` (label then features per row) or
     /// `mnist:DIR` (uncompressed MNIST IDX files in DIR).
