@@ -227,7 +227,10 @@ pub fn relax(
 
 /// The constant bottom-up drive `W_0ᵀ ρ(x)` of the first non-input layer (`n_1 × B`).
 pub fn input_drive(params: &Params, x: &DMatrix<f64>) -> DMatrix<f64> {
-    params.weights[0].tr_mul(&x.map(rho))
+    match params.weights.first() {
+        Some(w) => w.tr_mul(&x.map(rho)),
+        None => DMatrix::zeros(0, x.ncols()),
+    }
 }
 
 /// [`relax`] with the input drive [`input_drive`] precomputed (it is shared by every relaxation

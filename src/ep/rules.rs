@@ -223,14 +223,19 @@ pub struct TclRule {
 
 /// `Δ = c/β · Δt Σ_m g_θ((K ∗ s)(t_m))` for every synapse of a group; `levels[k]` holds the
 /// group's level-`k` signals.
-fn group_update(levels: &[&[f64]], filter: &TclFilter, theta: f64, scale: f64) -> Vec<f64> {
+fn group_update(
+    levels: &[&[f64]],
+    filter: &TclFilter,
+    theta: f64,
+    scale: f64,
+) -> Result<Vec<f64>, EpError> {
     let len = levels.first().map(|l| l.len()).unwrap_or(0);
     let mut out = vec![0.0; len];
-    filter.integrate_group(levels, theta, &mut out);
+    filter.integrate_group(levels, theta, &mut out)?;
     for v in out.iter_mut() {
         *v *= scale;
     }
-    out
+    Ok(out)
 }
 
 /// The steepest sawtooth segment of a group, `max_{i,k} |s_i(β_k) − s_i(β_{k−1})|`.
@@ -312,8 +317,8 @@ pub fn tcl_update(
         let theta_b = rule
             .thresholds
             .theta(|t| t.biases[l], &b_levels, &rule.filter);
-        let dw = group_update(&w_levels, &rule.filter, theta_w, scale);
-        let db = group_update(&b_levels, &rule.filter, theta_b, scale);
+        let dw = group_update(&w_levels, &rule.filter, theta_w, scale)?;
+        let db = group_update(&b_levels, &rule.filter, theta_b, scale)?;
         weights.push(DMatrix::from_vec(r, c, dw));
         biases.push(DVector::from_vec(db));
     }

@@ -254,11 +254,11 @@ impl TclFilter {
     ///
     /// The constant part `s_0` is removed first: the kernel has zero area, so it contributes
     /// nothing in exact arithmetic, and removing it keeps a synapse whose signal does not change
-    /// at exactly zero update.
+    /// at exactly zero update. Fails if `s` does not hold one value per nudge level.
     #[inline]
-    pub fn integrate(&self, s: &[f64], theta: f64) -> f64 {
+    pub fn integrate(&self, s: &[f64], theta: f64) -> Result<f64, EpError> {
         let n = self.sawtooth.n_levels;
-        debug_assert_eq!(s.len(), n);
+        self.check_levels(s.len())?;
         let s0 = s[0];
         let mut ds = [0.0f64; 32];
         let mut any = false;
@@ -268,7 +268,7 @@ impl TclFilter {
                 any |= ds[k] != 0.0;
             }
             if !any {
-                return 0.0;
+                return Ok(0.0);
             }
             let ds = &ds[..n];
             let mut acc = 0.0;
@@ -281,11 +281,11 @@ impl TclFilter {
                     acc += u;
                 }
             }
-            acc * self.dt
+            Ok(acc * self.dt)
         } else {
             let ds: Vec<f64> = s.iter().map(|v| v - s0).collect();
             if ds.iter().all(|v| *v == 0.0) {
-                return 0.0;
+                return Ok(0.0);
             }
             let mut acc = 0.0;
             for row in self.map.chunks_exact(n) {
@@ -294,7 +294,7 @@ impl TclFilter {
                     acc += u;
                 }
             }
-            acc * self.dt
+            Ok(acc * self.dt)
         }
     }
 }
@@ -324,11 +324,24 @@ impl TclFilter {
     /// the others are filtered in blocks of [`BLOCK`] synapses, vectorised across synapses and
     /// in parallel over blocks. The arithmetic per synapse is the same, in the same order, as in
     /// [`TclFilter::integrate`], so the results agree bit for bit.
-    pub fn integrate_group(&self, levels: &[&[f64]], theta: f64, out: &mut [f64]) {
+    ///
+    /// Fails unless there is one slice per nudge level, each as long as `out`.
+    pub fn integrate_group(
+        &self,
+        levels: &[&[f64]],
+        theta: f64,
+        out: &mut [f64],
+    ) -> Result<(), EpError> {
         use rayon::prelude::*;
         let n = self.sawtooth.n_levels;
-        debug_assert_eq!(levels.len(), n);
+        self.check_levels(levels.len())?;
         let len = out.len();
+        if let Some(bad) = levels.iter().find(|l| l.len() != len) {
+            return Err(EpError::Data(format!(
+                "level signals of {} synapses for {len} outputs",
+                bad.len()
+            )));
+        }
         let bound = self.gain_bound() * (1.0 + 1e-9);
         let mut amax = vec![0.0f64; len];
         for l in &levels[1..] {
@@ -357,6 +370,17 @@ impl TclFilter {
         for (&i, v) in active.iter().zip(&values) {
             out[i] = *v;
         }
+        Ok(())
+    }
+
+    fn check_levels(&self, got: usize) -> Result<(), EpError> {
+        if got != self.sawtooth.n_levels {
+            return Err(EpError::Data(format!(
+                "{got} level signals for a sawtooth of {} levels",
+                self.sawtooth.n_levels
+            )));
+        }
+        Ok(())
     }
 
     /// The filter kernel for one block: `ds[k][j] = s_k − s_0` of synapse `j`; results to
@@ -446,9 +470,9 @@ mod tests {
         assert!((u[10] - 5.129e-3).abs() < 1e-4, "{}", u[10]);
         assert!((u[60] + 5.129e-4 / 0.9).abs() < 1e-5, "{}", u[60]);
         // Zero area: the unthresholded integral vanishes.
-        assert!(f.integrate(&s, 0.0).abs() < 1e-17);
+        assert!(f.integrate(&s, 0.0).unwrap().abs() < 1e-17);
         // A threshold between the two passes only the rise: ≈ 0.1 · 5.13e-3 minus edge effects.
-        let dw = f.integrate(&s, 1e-3);
+        let dw = f.integrate(&s, 1e-3).unwrap();
         assert!(dw > 4.0e-4 && dw < 5.2e-4, "{dw}");
     }
 
