@@ -50,6 +50,8 @@ enum Command {
     Figure(cli::synapse::FigureArgs),
     /// Merge shard directories of a sweep figure (fig4c, fig5c, fig6b).
     SweepMerge(cli::synapse::SweepMergeArgs),
+    /// Train a layered network by Equilibrium Propagation, standard or TCL (Fig. 3).
+    Ep(cli::ep::Args),
 }
 
 fn main() {
@@ -66,6 +68,7 @@ fn main() {
         Command::Ladder(a) => cli::synapse::run_ladder(a),
         Command::Figure(a) => cli::synapse::run_figure(a),
         Command::SweepMerge(a) => cli::synapse::run_sweep_merge(a),
+        Command::Ep(args) => cli::ep::run(args),
     };
     if let Err(f) = result {
         eprintln!("error: {:#}", f.error);

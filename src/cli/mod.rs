@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod core;
+pub mod ep;
 pub mod synapse;
 pub mod train;
 
