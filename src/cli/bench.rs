@@ -77,9 +77,14 @@ fn lattice(n: usize, v_left: f64, g0: Option<PathBuf>, out: PathBuf) -> Result<(
         Some(p) => Some(physlearn::generate::read_g0(p).map_err(Failure::bad_input)?),
         None => None,
     };
-    let v = physlearn::generate::lattice(n, v_left, g0v).map_err(Failure::bad_input)?;
-    let nl = physlearn::netlist::from_value(&v).map_err(Failure::bad_input)?;
-    let prep = sim::prepare(&nl).map_err(|e| Failure::numerical(anyhow!("{e}")))?;
+    // Build the netlist, validate it and keep only the prepared model (the JSON tree of a
+    // lattice-256 is several hundred MiB).
+    let prep = {
+        let v = physlearn::generate::lattice(n, v_left, g0v).map_err(Failure::bad_input)?;
+        let nl = physlearn::netlist::from_value(&v).map_err(Failure::bad_input)?;
+        drop(v);
+        sim::prepare(&nl).map_err(|e| Failure::numerical(anyhow!("{e}")))?
+    };
     let saw = prep
         .sawtooth()
         .cloned()
