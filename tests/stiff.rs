@@ -141,8 +141,8 @@ fn t1_one_cycle_bdf_matches_dopri5() {
 fn t2_slow_switch_bdf_is_10x_cheaper_than_dopri5() {
     let mut v = load("t2_flow_regression");
     v["protocol"]["switch"]["tau_switch"] = json!(30000.0);
-    let (dw_d, sd, td) = first_cycle(&v, "dopri5");
     let (dw_b, sb, tb) = first_cycle(&v, "bdf");
+    let (dw_d, sd, td) = first_cycle(&v, "dopri5");
     let err = rel_diff(&dw_b, &dw_d);
     report("t2 switch", &sd, td, &sb, tb, err);
     assert!(err < 0.01, "Δw relative difference {err}");
@@ -197,4 +197,72 @@ fn auto_method_follows_the_stiffness_ratio() {
     }
     chem["solver"]["method"] = json!("auto");
     assert_eq!(prep(&chem).solver.method, Method::Bdf);
+}
+
+fn cyc(v: &Value, m: &str, rtol: f64, atol: f64) -> Vec<f64> {
+    let mut v = v.clone();
+    if !v["solver"].is_object() {
+        v["solver"] = json!({});
+    }
+    v["solver"]["method"] = json!(m);
+    v["solver"]["rtol"] = json!(rtol);
+    v["solver"]["atol"] = json!(atol);
+    v["solver"]["stiffness_check"] = json!(false);
+    v["solver"]["max_steps"] = json!(10_000_000);
+    let p = prepare(&netlist::from_value(&v).unwrap()).unwrap();
+    let out = run(
+        &p,
+        RunOptions {
+            cycles: Some(1),
+            sampling: Sampling { per_segment: 0 },
+            sample_cycles: 0,
+        },
+        |_, _, _| {},
+    )
+    .unwrap();
+    let c = &out.cycles[0];
+    eprintln!(
+        "  {m} rtol {rtol:e}: rhs {} jac {} steps {} rej {} wall {:.2}",
+        c.stats.rhs_evals,
+        c.stats.jacobian_evals,
+        c.stats.accepted_steps,
+        c.stats.rejected_steps,
+        c.wall_seconds
+    );
+    c.dw()
+}
+fn rel_to(a: &[f64], b: &[f64]) -> f64 {
+    (a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>()
+        / b.iter().map(|y| y * y).sum::<f64>())
+    .sqrt()
+}
+/// Accuracy against a tight Dopri5 reference (rtol 1e-10) and costs at two tolerances; prints
+/// the numbers of docs/stiff.md. Slow (the reference costs ~3e5 RHS): `--ignored`.
+#[test]
+#[ignore]
+fn accuracy_against_tight_reference() {
+    let mut t2 = load("t2_flow_regression");
+    t2["protocol"]["switch"]["tau_switch"] = json!(30000.0);
+    let mut chem = load("mechanochemical_t1");
+    for el in chem["elements"].as_array_mut().unwrap() {
+        el["feedback"]["tau_x"] = json!(0.01);
+    }
+    for (name, v) in [
+        ("t1", load("t1_flow_allostery")),
+        ("t2", t2),
+        ("chem", chem),
+    ] {
+        eprintln!("{name}");
+        let r = cyc(&v, "dopri5", 1e-10, 1e-13);
+        let d = cyc(&v, "dopri5", 1e-6, 1e-9);
+        let b = cyc(&v, "bdf", 1e-6, 1e-9);
+        let b2 = cyc(&v, "bdf", 1e-8, 1e-11);
+        eprintln!(
+            "  err dopri5 {:.2e} bdf {:.2e} bdf-tight {:.2e}  |dw| {:.3e}",
+            rel_to(&d, &r),
+            rel_to(&b, &r),
+            rel_to(&b2, &r),
+            r.iter().map(|x| x * x).sum::<f64>().sqrt()
+        );
+    }
 }

@@ -36,6 +36,17 @@ const MAX_ORDER: usize = 5;
 const NEWTON_MAXITER: usize = 4;
 const MIN_FACTOR: f64 = 0.2;
 const MAX_FACTOR: f64 = 10.0;
+/// A Jacobian younger than this many accepted steps counts as current (not recomputed when
+/// Newton fails; the step is reduced instead).
+const JAC_MIN_AGE: u32 = 3;
+/// Largest scaled Newton increment for which a non-contracting iteration with a current
+/// Jacobian is accepted (see `integrate`).
+const RELAXED_NEWTON: f64 = 0.5;
+/// Once a fresh Jacobian failed to restore Newton convergence (a discontinuity of f), the
+/// Jacobian is kept for up to this many steps before a Newton failure recomputes it.
+const JAC_MAX_AGE: u32 = 50;
+/// Bisections of [`slide_point`] (resolution 2⁻⁶ of the straddling increment).
+const SLIDE_BISECTIONS: usize = 6;
 /// NDF coefficients κ_k (index = order; κ_5 = 0 gives BDF5).
 const KAPPA: [f64; MAX_ORDER + 1] = [0.0, -0.1850, -1.0 / 9.0, -0.0823, -0.0415, 0.0];
 
@@ -90,6 +101,9 @@ pub struct BdfStats {
     pub rejected_steps: u64,
     pub newton_iterations: u64,
     pub newton_failures: u64,
+    /// Steps whose Newton iteration stalled within tolerance with a current Jacobian (across
+    /// a discontinuity of f) and were passed to the error test.
+    pub relaxed_newton: u64,
 }
 
 /// Why an integration stopped early.
@@ -247,6 +261,10 @@ fn fd_jacobian<S: OdeSystem>(
 /// Result of one simplified Newton solve of the corrector.
 struct Newton {
     converged: bool,
+    /// Scaled norm of the last increment computed (applied or not).
+    last_dy_norm: f64,
+    /// The increment computed but not applied when the iteration stopped contracting.
+    last_dy: Option<Vec<f64>>,
     iterations: usize,
     y: Vec<f64>,
     d: Vec<f64>,
@@ -271,6 +289,8 @@ fn solve_bdf_system<S: OdeSystem>(
     let mut f = vec![0.0; n];
     let mut dy_norm_old: Option<f64> = None;
     let mut converged = false;
+    let mut last_dy_norm = f64::INFINITY;
+    let mut last_dy = None;
     let mut k = 0;
     while k < NEWTON_MAXITER {
         stats.rhs_evals += 1;
@@ -278,6 +298,8 @@ fn solve_bdf_system<S: OdeSystem>(
         if !sys.rhs(t_new, &y, &mut f) || f.iter().any(|x| !x.is_finite()) {
             return Newton {
                 converged: false,
+                last_dy_norm: f64::INFINITY,
+                last_dy: None,
                 iterations: k + 1,
                 y,
                 d,
@@ -289,9 +311,11 @@ fn solve_bdf_system<S: OdeSystem>(
             break;
         }
         let dy_norm = rms(b.as_slice(), scale);
+        last_dy_norm = dy_norm;
         let rate = dy_norm_old.map(|o| dy_norm / o);
         if let Some(r) = rate {
             if r >= 1.0 || r.powi((NEWTON_MAXITER - k) as i32) / (1.0 - r) * dy_norm > tol {
+                last_dy = Some(b.as_slice().to_vec());
                 break;
             }
         }
@@ -312,11 +336,65 @@ fn solve_bdf_system<S: OdeSystem>(
     }
     Newton {
         converged,
+        last_dy_norm,
+        last_dy,
         iterations: (k + 1).min(NEWTON_MAXITER),
         y,
         d,
         failed_rhs: false,
     }
+}
+
+/// Resolve a Newton 2-cycle across a discontinuity of f. The last iterate `y_b` and the
+/// increment `δ` it asks for straddle the switching surface: along `y(μ) = y_b + μ δ` the Newton
+/// increment `M⁻¹ r(y(μ))` points along `+δ` on `y_b`'s side and against it on the other side.
+/// Bisection on the sign of `⟨M⁻¹ r(y(μ)), δ⟩` locates the crossing, i.e. the implicit (Filippov)
+/// solution on the switching surface, where f is the convex combination of its one-sided
+/// values that keeps the state on the surface (sliding). Returns `(y, y − y_predict)`.
+#[allow(clippy::too_many_arguments)]
+fn slide_point<S: OdeSystem>(
+    sys: &S,
+    t_new: f64,
+    y_predict: &[f64],
+    c: f64,
+    psi: &[f64],
+    lu: &nalgebra::LU<f64, nalgebra::Dyn, nalgebra::Dyn>,
+    nw: &Newton,
+    stats: &mut BdfStats,
+) -> Option<(Vec<f64>, Vec<f64>)> {
+    let dir = nw.last_dy.as_ref()?;
+    let n = y_predict.len();
+    let mut f = vec![0.0; n];
+    let point = |mu: f64| -> Vec<f64> { (0..n).map(|i| nw.y[i] + mu * dir[i]).collect() };
+    let mut proj = |mu: f64, stats: &mut BdfStats| -> Option<f64> {
+        let y = point(mu);
+        stats.rhs_evals += 1;
+        stats.newton_iterations += 1;
+        if !sys.rhs(t_new, &y, &mut f) || f.iter().any(|x| !x.is_finite()) {
+            return None;
+        }
+        let mut b =
+            DVector::from_iterator(n, (0..n).map(|i| c * f[i] - psi[i] - (y[i] - y_predict[i])));
+        if !lu.solve_mut(&mut b) {
+            return None;
+        }
+        Some(b.iter().zip(dir).map(|(a, b)| a * b).sum())
+    };
+    if proj(1.0, stats)? >= 0.0 {
+        return None;
+    }
+    let (mut lo, mut hi) = (0.0, 1.0);
+    for _ in 0..SLIDE_BISECTIONS {
+        let mid = 0.5 * (lo + hi);
+        if proj(mid, stats)? > 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let y = point(0.5 * (lo + hi));
+    let d = (0..n).map(|i| y[i] - y_predict[i]).collect();
+    Some((y, d))
 }
 
 fn lu_of(jac: &DMatrix<f64>, c: f64) -> nalgebra::LU<f64, nalgebra::Dyn, nalgebra::Dyn> {
@@ -398,6 +476,8 @@ pub fn integrate<S: OdeSystem>(
     let mut n_equal_steps = 0usize;
     let mut lu: Option<nalgebra::LU<f64, nalgebra::Dyn, nalgebra::Dyn>> = None;
     let mut steps: u32 = 0;
+    let mut jac_age: u32 = 0;
+    let mut jac_useless = false;
 
     while t < t1 {
         if steps >= opt.max_steps {
@@ -416,7 +496,8 @@ pub fn integrate<S: OdeSystem>(
             n_equal_steps = 0;
             lu = None;
         }
-        let mut current_jac = false;
+        let mut current_jac = jac_age < JAC_MIN_AGE || (jac_useless && jac_age < JAC_MAX_AGE);
+        let mut fresh_this_step = false;
         let (t_new, y_new, d, n_iter, scale_new) = loop {
             if h_abs < min_step {
                 out.result = Err(BdfError::StepUnderflow { t, h: h_abs });
@@ -448,7 +529,7 @@ pub fn integrate<S: OdeSystem>(
                         lu.insert(lu_of(&jac, c))
                     }
                 };
-                let nw = solve_bdf_system(
+                let mut nw = solve_bdf_system(
                     sys, t_new, &y_predict, c, &psi, lu_ref, &scale, newton_tol, stats,
                 );
                 if nw.failed_rhs {
@@ -460,7 +541,26 @@ pub fn integrate<S: OdeSystem>(
                     break;
                 }
                 stats.newton_failures += 1;
+                if fresh_this_step {
+                    // A Jacobian at this very point did not help: Newton stalls on a
+                    // discontinuity of f, not on a stale Jacobian.
+                    jac_useless = true;
+                }
                 if current_jac {
+                    // A fresh Jacobian and still no contraction: typically the iterates straddle
+                    // a discontinuity of f (the hard learning threshold, where the dynamics
+                    // slide along σ = θ). If the remaining increment is within the error
+                    // tolerance, take the iterate and let the error test judge the step.
+                    if nw.last_dy_norm <= RELAXED_NEWTON {
+                        stats.relaxed_newton += 1;
+                        if let Some((y, d)) =
+                            slide_point(sys, t_new, &y_predict, c, &psi, lu_ref, &nw, stats)
+                        {
+                            nw.y = y;
+                            nw.d = d;
+                        }
+                        result = Some(nw);
+                    }
                     break;
                 }
                 let mut fp = vec![0.0; n];
@@ -479,6 +579,9 @@ pub fn integrate<S: OdeSystem>(
                 };
                 lu = None;
                 current_jac = true;
+                fresh_this_step = true;
+                jac_useless = false;
+                jac_age = 0;
             }
             let nw = match result {
                 Some(nw) => nw,
@@ -512,6 +615,7 @@ pub fn integrate<S: OdeSystem>(
             rms(&err, &scale_new)
         };
         steps += 1;
+        jac_age = jac_age.saturating_add(1);
         stats.accepted_steps += 1;
         n_equal_steps += 1;
         t = t_new;
