@@ -137,10 +137,15 @@ fn t1_one_cycle_bdf_matches_dopri5() {
 
 /// T2 with a slow input switch (τ_sw = 3·10⁴ τ_k): cycle 0 of the 4-example run, including the
 /// switch segment. Same Δw within 1 %, ≥ 10× fewer evaluations (Jacobian RHS calls included).
+/// Both methods run at rtol 1e-8: at the default 1e-6 the scalar tolerance on w ≈ 1 is loose
+/// against the per-cycle Δw ≈ 4e-4 per element, and each method is ~1 % off a tight reference
+/// (0.97 % Dopri5, 0.74 % BDF; see `accuracy_against_tight_reference`).
 #[test]
 fn t2_slow_switch_bdf_is_10x_cheaper_than_dopri5() {
     let mut v = load("t2_flow_regression");
     v["protocol"]["switch"]["tau_switch"] = json!(30000.0);
+    v["solver"]["rtol"] = json!(1e-8);
+    v["solver"]["atol"] = json!(1e-11);
     let (dw_b, sb, tb) = first_cycle(&v, "bdf");
     let (dw_d, sd, td) = first_cycle(&v, "dopri5");
     let err = rel_diff(&dw_b, &dw_d);

@@ -45,8 +45,12 @@ const RELAXED_NEWTON: f64 = 0.5;
 /// Once a fresh Jacobian failed to restore Newton convergence (a discontinuity of f), the
 /// Jacobian is kept for up to this many steps before a Newton failure recomputes it.
 const JAC_MAX_AGE: u32 = 50;
-/// Bisections of [`slide_point`] (resolution 2⁻⁶ of the straddling increment).
-const SLIDE_BISECTIONS: usize = 6;
+/// A forward difference that changes a component of f by more than this fraction of its
+/// size is re-checked for a discontinuity (see `fd_jacobian`).
+const JUMP_FRACTION: f64 = 0.1;
+/// Most bisections of [`slide_point`]; it uses as many as bring the straddling increment
+/// below `RELAXED_NEWTON` (scaled).
+const MAX_BISECTIONS: usize = 40;
 /// NDF coefficients κ_k (index = order; κ_5 = 0 gives BDF5).
 const KAPPA: [f64; MAX_ORDER + 1] = [0.0, -0.1850, -1.0 / 9.0, -0.0823, -0.0415, 0.0];
 
@@ -208,7 +212,14 @@ fn change_d(d: &mut [Vec<f64>], order: usize, factor: f64) {
     }
 }
 
-/// Forward-difference Jacobian at `(t, v)` with `f0 = f(t, v)`; `None` if an evaluation failed.
+/// Finite-difference Jacobian at `(t, v)` with `f0 = f(t, v)`; `None` if an evaluation failed.
+///
+/// Forward differences, one evaluation per column group. A difference across a discontinuity of
+/// `f` (the hard learning threshold) would produce a spurious entry of size `jump/δ` (~10⁸ ×
+/// the jump), which freezes Newton at the predictor and lets the solution drift. A row whose
+/// forward change is a large fraction of `f` itself is therefore re-checked with a backward
+/// difference: where the two quotients disagree the smaller one (the one-sided derivative) is
+/// kept, elsewhere their mean (a central difference).
 fn fd_jacobian<S: OdeSystem>(
     sys: &S,
     groups: &[ColumnGroup],
@@ -222,7 +233,13 @@ fn fd_jacobian<S: OdeSystem>(
     let mut jac = DMatrix::zeros(n, n);
     let mut vp = v.to_vec();
     let mut fp = vec![0.0; n];
+    let mut fm = vec![0.0; n];
     let sq = f64::EPSILON.sqrt();
+    let f_floor = 1e-6 * f0.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+    let jumpy = |a: f64, b: f64| {
+        let d = (a - b).abs();
+        d > f_floor && d > JUMP_FRACTION * a.abs().max(b.abs())
+    };
     stats.jacobian_evals += 1;
     for g in groups {
         let mut deltas = Vec::with_capacity(g.columns.len());
@@ -230,27 +247,53 @@ fn fd_jacobian<S: OdeSystem>(
             let h = sq * v[*j].abs().max(floor);
             // Make the perturbation exactly representable.
             let vj = v[*j] + h;
-            let h = vj - v[*j];
-            vp[*j] = vj;
-            deltas.push(h);
+            deltas.push(vj - v[*j]);
+        }
+        for ((j, _), h) in g.columns.iter().zip(&deltas) {
+            vp[*j] = v[*j] + h;
         }
         stats.rhs_evals += 1;
         stats.jacobian_rhs_evals += 1;
         if !sys.rhs(t, &vp, &mut fp) {
             return None;
         }
-        for ((j, rows), h) in g.columns.iter().zip(&deltas) {
+        let rows_of = |rows: &Option<Vec<usize>>| -> Vec<usize> {
             match rows {
-                None => {
-                    for i in 0..n {
-                        jac[(i, *j)] = (fp[i] - f0[i]) / h;
+                None => (0..n).collect(),
+                Some(r) => r.clone(),
+            }
+        };
+        let suspicious = g
+            .columns
+            .iter()
+            .any(|(_, rows)| rows_of(rows).iter().any(|&i| jumpy(fp[i], f0[i])));
+        if suspicious {
+            for ((j, _), h) in g.columns.iter().zip(&deltas) {
+                vp[*j] = v[*j] - h;
+            }
+            stats.rhs_evals += 1;
+            stats.jacobian_rhs_evals += 1;
+            if !sys.rhs(t, &vp, &mut fm) {
+                return None;
+            }
+        }
+        for ((j, rows), h) in g.columns.iter().zip(&deltas) {
+            for i in rows_of(rows) {
+                let jf = (fp[i] - f0[i]) / h;
+                jac[(i, *j)] = if suspicious {
+                    let jb = (f0[i] - fm[i]) / h;
+                    if (jf - jb).abs() > 0.5 * jf.abs().max(jb.abs()) {
+                        if jf.abs() < jb.abs() {
+                            jf
+                        } else {
+                            jb
+                        }
+                    } else {
+                        0.5 * (jf + jb)
                     }
-                }
-                Some(rows) => {
-                    for &i in rows {
-                        jac[(i, *j)] = (fp[i] - f0[i]) / h;
-                    }
-                }
+                } else {
+                    jf
+                };
             }
             vp[*j] = v[*j];
         }
@@ -360,6 +403,7 @@ fn slide_point<S: OdeSystem>(
     psi: &[f64],
     lu: &nalgebra::LU<f64, nalgebra::Dyn, nalgebra::Dyn>,
     nw: &Newton,
+    bisections: usize,
     stats: &mut BdfStats,
 ) -> Option<(Vec<f64>, Vec<f64>)> {
     let dir = nw.last_dy.as_ref()?;
@@ -384,7 +428,7 @@ fn slide_point<S: OdeSystem>(
         return None;
     }
     let (mut lo, mut hi) = (0.0, 1.0);
-    for _ in 0..SLIDE_BISECTIONS {
+    for _ in 0..bisections {
         let mid = 0.5 * (lo + hi);
         if proj(mid, stats)? > 0.0 {
             lo = mid;
@@ -549,17 +593,31 @@ pub fn integrate<S: OdeSystem>(
                 if current_jac {
                     // A fresh Jacobian and still no contraction: typically the iterates straddle
                     // a discontinuity of f (the hard learning threshold, where the dynamics
-                    // slide along σ = θ). If the remaining increment is within the error
-                    // tolerance, take the iterate and let the error test judge the step.
-                    if nw.last_dy_norm <= RELAXED_NEWTON {
-                        stats.relaxed_newton += 1;
-                        if let Some((y, d)) =
-                            slide_point(sys, t_new, &y_predict, c, &psi, lu_ref, &nw, stats)
-                        {
+                    // slide along σ = θ). Locate the implicit solution on the switching surface
+                    // by bisection to within the error tolerance (or, without a straddle, take
+                    // the iterate if its increment is within the tolerance) and let the error
+                    // test judge the step.
+                    let bisections = (nw.last_dy_norm / RELAXED_NEWTON).log2().ceil().max(1.0);
+                    if bisections <= MAX_BISECTIONS as f64 {
+                        if let Some((y, d)) = slide_point(
+                            sys,
+                            t_new,
+                            &y_predict,
+                            c,
+                            &psi,
+                            lu_ref,
+                            &nw,
+                            bisections as usize,
+                            stats,
+                        ) {
+                            stats.relaxed_newton += 1;
                             nw.y = y;
                             nw.d = d;
+                            result = Some(nw);
+                        } else if nw.last_dy_norm <= RELAXED_NEWTON {
+                            stats.relaxed_newton += 1;
+                            result = Some(nw);
                         }
-                        result = Some(nw);
                     }
                     break;
                 }
@@ -880,6 +938,39 @@ mod tests {
         assert!((jg[(1, 1)] - (-4.0 * -0.7)).abs() < 1e-6);
         assert!((jg[(2, 3)] - (-2.0 * 1.5)).abs() < 1e-6);
         assert_eq!(st.jacobian_rhs_evals, 3 + 4);
+    }
+
+    /// `y' = a − k N_θ(y)` with the hard threshold `N_θ(y) = y·1{y > θ}` and `a < kθ`: `y` rises
+    /// linearly to θ and then slides along the switching surface `y = θ` (Filippov), which
+    /// no smooth Newton iteration can converge to.
+    struct Threshold;
+    impl OdeSystem for Threshold {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn rhs(&self, _t: f64, v: &[f64], f: &mut [f64]) -> bool {
+            let (a, k, theta) = (1.0, 100.0, 0.5);
+            let n = if v[0] > theta { v[0] } else { 0.0 };
+            f[0] = a - k * n;
+            // A stiff, smooth companion.
+            f[1] = -1e4 * (v[1] - v[0]);
+            true
+        }
+    }
+
+    #[test]
+    fn slides_along_a_hard_threshold() {
+        let v0 = DVector::from_column_slice(&[0.0, 0.0]);
+        let out = integrate(&Threshold, 0.0, 50.0, v0, &opts(1e-6, 1e-9));
+        assert!(out.result.is_ok(), "{:?}", out.result);
+        let mut worst: f64 = 0.0;
+        for (t, y) in out.ts.iter().zip(&out.ys) {
+            worst = worst.max((y[0] - t.min(0.5)).abs());
+        }
+        assert!(worst < 1e-5, "worst error {worst:e}");
+        assert!((out.ys.last().unwrap()[0] - 0.5).abs() < 1e-5);
+        assert!(out.stats.relaxed_newton > 0);
+        assert!(out.stats.rhs_evals < 5000, "{:?}", out.stats);
     }
 
     #[test]
