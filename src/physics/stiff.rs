@@ -25,6 +25,17 @@
 //! The Jacobian is formed by forward differences, one right-hand-side evaluation per *group* of
 //! structurally independent columns (columns whose nonzero rows do not overlap), plus one for
 //! `f(t, v)`. Its right-hand-side evaluations are counted honestly in the statistics.
+//!
+//! **Discontinuous f.** The hard learning threshold `N_θ(σ) = σ·1{|σ| > θ}` makes f jump; with
+//! Hebbian self-interaction the state can slide along `σ = θ` (a Filippov sliding mode), where
+//! no smooth Newton iteration converges. Three measures: (1) a Newton failure right after a
+//! fresh Jacobian marks the Jacobian as "not the problem" and it is kept (up to
+//! `JAC_MAX_AGE` steps) instead of being recomputed every step; (2) a stalled iteration whose
+//! last iterate and increment straddle the switching surface is resolved by bisection onto the
+//! surface (`slide_point`: the implicit Filippov solution), to within the error tolerance,
+//! and the error test judges the step; (3) finite differences that cross the threshold are
+//! detected and replaced by one-sided ones (`fd_jacobian`), since a `jump/δ` entry would freeze
+//! Newton at the predictor. See docs/stiff.md for measurements.
 
 use super::dynamics::Dynamics;
 use super::protocol::Segment;
