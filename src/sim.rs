@@ -3,8 +3,10 @@
 //! the tests; knows no file formats.
 
 use crate::netlist::{Netlist, ProtocolSpec};
-use crate::physics::diagnostics::{diagnose, resolve_auto, thevenin_conductance, LoadReport};
-use crate::physics::dynamics::{SolverSettings, SolverStats};
+use crate::physics::diagnostics::{
+    diagnose, resolve_auto, thevenin_conductance, Level, LoadReport,
+};
+use crate::physics::dynamics::{Method, SolverSettings, SolverStats};
 use crate::physics::model::{Network, Params};
 use crate::physics::protocol::{BetaSchedule, Protocol, Sawtooth, SwitchMode};
 use crate::physics::run::{CycleRecord, Runner, Sampling};
@@ -87,14 +89,41 @@ pub fn prepare(nl: &Netlist) -> Result<Prepared, PhysicsError> {
             report = diagnose(&net, Some(s));
         }
     }
+    let mut solver = nl.solver;
+    if solver.method == Method::Auto {
+        solver.method = auto_method(report.stiffness_ratio);
+        report.push(
+            Level::Info,
+            "solver_auto",
+            format!(
+                "solver method auto → {} (stiffness ratio S = {}, threshold {AUTO_STIFFNESS_RATIO:.0e})",
+                format!("{:?}", solver.method).to_lowercase(),
+                report
+                    .stiffness_ratio
+                    .map_or("unknown".to_string(), |s| format!("{s:.3e}"))
+            ),
+        );
+    }
     Ok(Prepared {
         network: net,
         protocol,
-        solver: nl.solver,
+        solver,
         report,
         non_physical,
         theta_c: nl.theta_c,
     })
+}
+
+/// Stiffness ratio `S = T_cycle/τ_min` above which `"method": "auto"` picks the implicit
+/// method (physics.md §5: Dopri5 costs ~2S RHS evaluations per cycle).
+pub const AUTO_STIFFNESS_RATIO: f64 = 1e4;
+
+/// The method `"auto"` resolves to for a load-time stiffness ratio.
+pub fn auto_method(stiffness_ratio: Option<f64>) -> Method {
+    match stiffness_ratio {
+        Some(s) if s > AUTO_STIFFNESS_RATIO => Method::Bdf,
+        _ => Method::Dopri5,
+    }
 }
 
 /// Options of [`run`].

@@ -1048,11 +1048,18 @@ fn solver(cx: &mut Cx, v: Option<&Value>) -> SolverSettings {
     let d = SolverSettings::default();
     let mut o = Obj::new(cx, v, "solver");
     let method = match o
-        .choice(cx, "method", &["dopri5", "dop853", "rk4"], "dopri5")
+        .choice(
+            cx,
+            "method",
+            &["dopri5", "dop853", "rk4", "bdf", "auto"],
+            "dopri5",
+        )
         .as_str()
     {
         "dop853" => Method::Dop853,
         "rk4" => Method::Rk4,
+        "bdf" => Method::Bdf,
+        "auto" => Method::Auto,
         _ => Method::Dopri5,
     };
     let s = SolverSettings {
@@ -1065,6 +1072,7 @@ fn solver(cx: &mut Cx, v: Option<&Value>) -> SolverSettings {
         max_steps: o.number(cx, "max_steps", Some(d.max_steps as f64), Limit::Ge(1.0)) as u32,
         stiffness_check: o.boolean(cx, "stiffness_check", d.stiffness_check),
         factor_reuse: o.boolean(cx, "factor_reuse", d.factor_reuse),
+        implicit_h_max: o.number(cx, "implicit_h_max", Some(d.implicit_h_max), Limit::Gt(0.0)),
     };
     o.finish(cx, &[]);
     s

@@ -154,12 +154,13 @@ pub fn json_schema() -> Value {
                 "beta": num, "duration": num}},
             "theta_auto": {"type": "object", "properties": {"c": {"type": "number", "exclusiveMinimum": 0, "default": 3.0}}},
             "solver": {"type": "object", "additionalProperties": false, "properties": {
-                "method": {"enum": ["dopri5", "dop853", "rk4"], "default": "dopri5"},
+                "method": {"enum": ["dopri5", "dop853", "rk4", "bdf", "auto"], "default": "dopri5"},
                 "rtol": {"type": "number", "default": 1e-6}, "atol": {"type": "number", "default": 1e-9},
                 "h_init": {"type": "number", "default": 0.1}, "h_max": {"type": "number", "default": 3.0},
                 "rk4_h": {"type": "number", "default": 0.5}, "max_steps": {"type": "integer", "default": 200000},
                 "stiffness_check": {"type": "boolean", "default": true},
-                "factor_reuse": {"type": "boolean", "default": true}}},
+                "factor_reuse": {"type": "boolean", "default": true},
+                "implicit_h_max": {"type": "number", "default": 1000.0}}},
             "record": {"type": "object", "properties": {"elements": {"type": "array", "items": {"type": "string"}}, "samples_per_segment": {"type": "integer"}}},
             "compare": {"type": "array"},
             "meta": {"description": "free-form provenance (generator, seed)"}

@@ -52,7 +52,7 @@ pub struct LoadReport {
 }
 
 impl LoadReport {
-    fn push(&mut self, level: Level, code: &'static str, message: String) {
+    pub fn push(&mut self, level: Level, code: &'static str, message: String) {
         self.diagnostics.push(Diagnostic {
             level,
             code,
@@ -515,17 +515,13 @@ pub fn diagnose(net: &Network, saw: Option<&Sawtooth>) -> LoadReport {
         let s = period / tau_min;
         rep.tau_min = Some(tau_min);
         rep.stiffness_ratio = Some(s);
-        let m = if s > 1e4 {
-            "implicit (stiff)"
-        } else {
-            "dopri5"
-        };
+        let m = if s > 1e4 { "bdf" } else { "dopri5" };
         rep.suggested_method = Some(m.to_string());
         if s > 1e4 {
             rep.push(
                 Level::Warning,
                 "stiffness",
-                format!("stiffness ratio S = T_cycle/τ_min = {s:.2e} > 1e4: explicit Dopri5 will need ~{:.1e} RHS evaluations per cycle", 2.0 * s),
+                format!("stiffness ratio S = T_cycle/τ_min = {s:.2e} > 1e4: explicit Dopri5 will need ~{:.1e} RHS evaluations per cycle; use solver method \"bdf\" or \"auto\"", 2.0 * s),
             );
         }
     }

@@ -26,6 +26,11 @@ pub enum Method {
     Dopri5,
     Dop853,
     Rk4,
+    /// Implicit variable-order BDF/NDF with finite-difference Jacobians (`stiff.rs`).
+    Bdf,
+    /// Resolved at load time (`sim::prepare`): `Bdf` when the stiffness ratio exceeds 1e4,
+    /// else `Dopri5`. Left unresolved it integrates as `Dopri5`.
+    Auto,
 }
 
 /// Integrator settings (netlist `solver`).
@@ -47,6 +52,8 @@ pub struct SolverSettings {
     /// Reuse the Cholesky factor across RHS evaluations (Woodbury for β, PCG guard for weight
     /// drift); `false` refactorises at every evaluation.
     pub factor_reuse: bool,
+    /// Largest step of the implicit method (its steps are limited by accuracy, not stability).
+    pub implicit_h_max: f64,
 }
 
 impl Default for SolverSettings {
@@ -61,6 +68,7 @@ impl Default for SolverSettings {
             max_steps: 200_000,
             stiffness_check: true,
             factor_reuse: true,
+            implicit_h_max: 1000.0,
         }
     }
 }
@@ -73,6 +81,11 @@ pub struct SolverStats {
     pub rejected_steps: u64,
     pub factorizations: u64,
     pub segments: u64,
+    /// Finite-difference Jacobians of the implicit method (their RHS calls are in `rhs_evals`).
+    pub jacobian_evals: u64,
+    pub jacobian_rhs_evals: u64,
+    /// Dense LU factorisations of the implicit method's Newton matrix.
+    pub lu_decompositions: u64,
 }
 
 impl std::ops::AddAssign for SolverStats {
@@ -82,6 +95,9 @@ impl std::ops::AddAssign for SolverStats {
         self.rejected_steps += o.rejected_steps;
         self.factorizations += o.factorizations;
         self.segments += o.segments;
+        self.jacobian_evals += o.jacobian_evals;
+        self.jacobian_rhs_evals += o.jacobian_rhs_evals;
+        self.lu_decompositions += o.lu_decompositions;
     }
 }
 
@@ -94,6 +110,9 @@ impl std::ops::Sub for SolverStats {
             rejected_steps: self.rejected_steps - o.rejected_steps,
             factorizations: self.factorizations - o.factorizations,
             segments: self.segments - o.segments,
+            jacobian_evals: self.jacobian_evals - o.jacobian_evals,
+            jacobian_rhs_evals: self.jacobian_rhs_evals - o.jacobian_rhs_evals,
+            lu_decompositions: self.lu_decompositions - o.lu_decompositions,
         }
     }
 }
@@ -551,8 +570,9 @@ impl<'a> Dynamics<'a> {
         let h_max = s.h_max.min(len);
         let h0 = s.h_init.min(len);
         let n_stiff = if s.stiffness_check { 1000 } else { u32::MAX };
+        let mut implicit = super::stiff::BdfStats::default();
         let (result, ts, ys) = match s.method {
-            Method::Dopri5 => {
+            Method::Dopri5 | Method::Auto => {
                 let mut st = Dopri5::from_param(
                     sys,
                     seg.t0,
@@ -602,6 +622,22 @@ impl<'a> Dynamics<'a> {
                 let r = st.integrate();
                 (r, st.x_out().clone(), st.y_out().clone())
             }
+            Method::Bdf => {
+                let ode = super::stiff::SegmentOde {
+                    dynamics: self,
+                    seg,
+                };
+                let opt = super::stiff::BdfOptions {
+                    rtol: s.rtol,
+                    atol: s.atol,
+                    h_init: h0,
+                    h_max: s.implicit_h_max,
+                    max_steps: s.max_steps,
+                };
+                let out = super::stiff::integrate(&ode, seg.t0, seg.t1, v0, &opt);
+                implicit = out.stats;
+                (out.ode_solvers_result(), out.ts, out.ys)
+            }
         };
         let (rhs_evals, fac1, err) = {
             let sc = self.scratch.borrow();
@@ -610,6 +646,9 @@ impl<'a> Dynamics<'a> {
         self.stats.rhs_evals += rhs_evals;
         self.stats.factorizations += fac1 - fac0;
         self.stats.segments += 1;
+        self.stats.jacobian_evals += implicit.jacobian_evals;
+        self.stats.jacobian_rhs_evals += implicit.jacobian_rhs_evals;
+        self.stats.lu_decompositions += implicit.lu_decompositions;
         if let Some(e) = err {
             return Err(e);
         }

@@ -14,6 +14,7 @@ pub mod model;
 pub mod protocol;
 pub mod run;
 pub mod statics;
+pub mod stiff;
 
 /// Failures of the physics layer. Every variant names what failed and, when known, the time.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
