@@ -47,6 +47,18 @@ pub enum BenchWhat {
         #[arg(long)]
         out: PathBuf,
     },
+    /// lattice-n for several n: scaling.csv and scaling.png (wall time and RHS vs edges).
+    LatticeScaling {
+        /// Grid sizes, comma separated.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![8usize, 16, 32, 64, 128])]
+        ns: Vec<usize>,
+        /// Potential of the left column.
+        #[arg(long, default_value_t = 1.0)]
+        v_left: f64,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 pub fn bench(a: BenchArgs) -> Result<(), Failure> {
@@ -58,6 +70,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
             json: out,
         } => netlists(files, cycles, repeat, out),
         BenchWhat::Lattice { n, v_left, g0, out } => lattice(n, v_left, g0, out),
+        BenchWhat::LatticeScaling { ns, v_left, out } => lattice_scaling(ns, v_left, out),
     }
 }
 
@@ -241,5 +254,46 @@ fn netlists(
             (serde_json::to_string_pretty(&v).map_err(Failure::other)? + "\n").as_bytes(),
         )?;
     }
+    Ok(())
+}
+
+fn lattice_scaling(ns: Vec<usize>, v_left: f64, out: PathBuf) -> Result<(), Failure> {
+    use physlearn::io::output::StagedDir;
+    use physlearn::io::plot::{xy_plot, Figure, Mark, Series};
+    if ns.is_empty() {
+        return Err(Failure::bad_input(anyhow!("--ns needs at least one size")));
+    }
+    let stage = StagedDir::new(&out)?;
+    let mut rows = Vec::new();
+    for &n in &ns {
+        let sub = stage.path(&format!("n{n}"));
+        lattice(n, v_left, None, sub.clone())?;
+        let text = std::fs::read_to_string(sub.join("bench.json")).map_err(|e| Failure::other(anyhow!("{e}")))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(Failure::other)?;
+        rows.push((
+            n as f64,
+            v["E"].as_f64().unwrap_or(f64::NAN),
+            v["wall_seconds"].as_f64().unwrap_or(f64::NAN),
+            v["rhs_evals"].as_f64().unwrap_or(f64::NAN),
+            v["linear_solve_seconds"].as_f64().unwrap_or(f64::NAN),
+            v["peak_rss_bytes"].as_f64().unwrap_or(f64::NAN) / 1048576.0,
+        ));
+    }
+    let mut csv = String::from("n,edges,wall_seconds,rhs_evals,linear_solve_seconds,peak_rss_mib_process\n");
+    for r in &rows {
+        csv.push_str(&format!("{},{},{:.6},{},{:.6},{:.1}\n", r.0, r.1, r.2, r.3, r.4, r.5));
+    }
+    stage.write_text("scaling.csv", &csv)?;
+    let e: Vec<f64> = rows.iter().map(|r| r.1).collect();
+    let wall = Figure::new("lattice-n, 20 periods: wall time", "edges", "seconds")
+        .log_x()
+        .log_y()
+        .add(Series::line("total", e.clone(), rows.iter().map(|r| r.2).collect()).with_mark(Mark::LinePoints))
+        .add(Series::line("linear solves", e.clone(), rows.iter().map(|r| r.4).collect()).with_mark(Mark::LinePoints));
+    let rhs = Figure::new("RHS evaluations", "edges", "RHS evaluations")
+        .log_x()
+        .add(Series::line("Dopri5, rtol 1e-6", e, rows.iter().map(|r| r.3).collect()).with_mark(Mark::LinePoints));
+    xy_plot(&stage.path("scaling.png"), &[wall, rhs])?;
+    stage.commit()?;
     Ok(())
 }
