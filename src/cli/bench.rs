@@ -268,7 +268,8 @@ fn lattice_scaling(ns: Vec<usize>, v_left: f64, out: PathBuf) -> Result<(), Fail
     for &n in &ns {
         let sub = stage.path(&format!("n{n}"));
         lattice(n, v_left, None, sub.clone())?;
-        let text = std::fs::read_to_string(sub.join("bench.json")).map_err(|e| Failure::other(anyhow!("{e}")))?;
+        let text = std::fs::read_to_string(sub.join("bench.json"))
+            .map_err(|e| Failure::other(anyhow!("{e}")))?;
         let v: serde_json::Value = serde_json::from_str(&text).map_err(Failure::other)?;
         rows.push((
             n as f64,
@@ -279,20 +280,37 @@ fn lattice_scaling(ns: Vec<usize>, v_left: f64, out: PathBuf) -> Result<(), Fail
             v["peak_rss_bytes"].as_f64().unwrap_or(f64::NAN) / 1048576.0,
         ));
     }
-    let mut csv = String::from("n,edges,wall_seconds,rhs_evals,linear_solve_seconds,peak_rss_mib_process\n");
+    let mut csv =
+        String::from("n,edges,wall_seconds,rhs_evals,linear_solve_seconds,peak_rss_mib_process\n");
     for r in &rows {
-        csv.push_str(&format!("{},{},{:.6},{},{:.6},{:.1}\n", r.0, r.1, r.2, r.3, r.4, r.5));
+        csv.push_str(&format!(
+            "{},{},{:.6},{},{:.6},{:.1}\n",
+            r.0, r.1, r.2, r.3, r.4, r.5
+        ));
     }
     stage.write_text("scaling.csv", &csv)?;
     let e: Vec<f64> = rows.iter().map(|r| r.1).collect();
     let wall = Figure::new("lattice-n, 20 periods: wall time", "edges", "seconds")
         .log_x()
         .log_y()
-        .add(Series::line("total", e.clone(), rows.iter().map(|r| r.2).collect()).with_mark(Mark::LinePoints))
-        .add(Series::line("linear solves", e.clone(), rows.iter().map(|r| r.4).collect()).with_mark(Mark::LinePoints));
+        .add(
+            Series::line("total", e.clone(), rows.iter().map(|r| r.2).collect())
+                .with_mark(Mark::LinePoints),
+        )
+        .add(
+            Series::line(
+                "linear solves",
+                e.clone(),
+                rows.iter().map(|r| r.4).collect(),
+            )
+            .with_mark(Mark::LinePoints),
+        );
     let rhs = Figure::new("RHS evaluations", "edges", "RHS evaluations")
         .log_x()
-        .add(Series::line("Dopri5, rtol 1e-6", e, rows.iter().map(|r| r.3).collect()).with_mark(Mark::LinePoints));
+        .add(
+            Series::line("Dopri5, rtol 1e-6", e, rows.iter().map(|r| r.3).collect())
+                .with_mark(Mark::LinePoints),
+        );
     xy_plot(&stage.path("scaling.png"), &[wall, rhs])?;
     stage.commit()?;
     Ok(())
