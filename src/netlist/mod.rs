@@ -557,15 +557,7 @@ fn build(cx: &mut Cx, root: &Value) -> Option<Netlist> {
         let vals = source_value(cx, o.get("value"), &format!("{path}.value"), domain, true);
         let wf = match o.get("waveform") {
             None | Some(Value::Null) => None,
-            Some(w) => {
-                if domain == Domain::Elastic2d {
-                    cx.fault(
-                        format!("{path}.waveform"),
-                        "waveforms are supported for flow sources only",
-                    );
-                }
-                waveform(cx, w, &format!("{path}.waveform"))
-            }
+            Some(w) => waveform(cx, w, &format!("{path}.waveform")),
         };
         o.finish(cx, &[]);
         if let Some(n) = node {

@@ -129,7 +129,7 @@ pub fn json_schema() -> Value {
                 "sources": {"type": "array", "items": {"type": "object", "required": ["node", "value"], "additionalProperties": false, "properties": {
                     "node": {"type": "string"},
                     "value": {"oneOf": [num, {"type": "array", "items": num, "minItems": 2, "maxItems": 2}], "description": "potential (flow) or imposed displacement [ux, uy] (elastic2d)"},
-                    "waveform": {"type": "object", "properties": {"kind": {"enum": ["constant", "step", "pwl", "sine"]}}, "description": "time-dependent value on absolute time (flow only)"}}}},
+                    "waveform": {"type": "object", "properties": {"kind": {"enum": ["constant", "step", "pwl", "sine"]}}, "description": "time-dependent value on absolute time (flow: the potential; elastic2d: a multiplier of the imposed displacement)"}}}},
                 "outputs": {"type": "array", "items": {"type": "object", "required": ["id"], "additionalProperties": false, "properties": {
                     "id": {"type": "string"}, "kind": {"enum": ["node", "pair_extension"]}, "node": {"type": "string"},
                     "nodes": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2},

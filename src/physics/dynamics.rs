@@ -403,10 +403,9 @@ impl<'a> Dynamics<'a> {
         let a = &self.net.examples[seg.from];
         let b = &self.net.examples[seg.to];
         for (k, o) in xd.iter_mut().enumerate() {
-            *o = match &self.net.waveforms[k] {
-                Some(wf) => wf.eval(t),
-                None => a.xd[k] + (b.xd[k] - a.xd[k]) * s,
-            };
+            *o = self
+                .net
+                .source_value(k, t, a.xd[k] + (b.xd[k] - a.xd[k]) * s);
         }
         for k in 0..targets.len() {
             targets[k] = a.targets[k] + (b.targets[k] - a.targets[k]) * s;

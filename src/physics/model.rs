@@ -660,10 +660,18 @@ impl Network {
     /// Dirichlet values at time `t` for example values `xd` (applies waveforms).
     pub fn dirichlet_at(&self, t: f64, xd: &[f64], out: &mut [f64]) {
         for (k, o) in out.iter_mut().enumerate() {
-            *o = match &self.waveforms[k] {
-                Some(wf) => wf.eval(t),
-                None => xd[k],
-            };
+            *o = self.source_value(k, t, xd[k]);
+        }
+    }
+
+    /// Value of Dirichlet DOF `k` at time `t` given the example's value `base`: a flow waveform
+    /// gives the potential itself; an elastic2d waveform multiplies the imposed displacement.
+    #[inline]
+    pub fn source_value(&self, k: usize, t: f64, base: f64) -> f64 {
+        match (&self.waveforms[k], self.domain) {
+            (Some(wf), Domain::Flow) => wf.eval(t),
+            (Some(wf), Domain::Elastic2d) => wf.eval(t) * base,
+            (None, _) => base,
         }
     }
 
