@@ -265,22 +265,7 @@ impl<'a> Trainer<'a> {
             let start = self.ck.epoch_start.clone();
             let all: Vec<usize> = (0..n_ex).collect();
             let r = references(net, &mut self.eq, &start, self.saw.beta_max, &all)?;
-            let dw: Vec<f64> = self
-                .runner
-                .params
-                .w
-                .iter()
-                .zip(&start.w)
-                .map(|(a, b)| a - b)
-                .collect();
-            let dl: Vec<f64> = self
-                .runner
-                .params
-                .l
-                .iter()
-                .zip(&start.l)
-                .map(|(a, b)| a - b)
-                .collect();
+            let (dw, dl) = self.runner.params.change_since(&start);
             let phys = stack(net, &dw, &dl);
             let cl = stack(net, &r.cl_w, &r.cl_l);
             let ng: Vec<f64> = stack(net, &r.grad_w, &r.grad_l)
@@ -342,7 +327,7 @@ pub fn compare_one_cycle(prep: &Prepared) -> Result<OneCycle, PhysicsError> {
     let g = loop_gain(prep, &mut eq, &p0, 0);
     let start = std::time::Instant::now();
     let mut runner = Runner::new(net, prep.solver, p0.clone())?;
-    let rec = runner.run_cycle(&saw, saw.beta_max, Sampling { per_segment: 0 })?;
+    runner.run_cycle(&saw, saw.beta_max, Sampling { per_segment: 0 })?;
     let tau_max = net
         .elements
         .iter()
@@ -358,22 +343,8 @@ pub fn compare_one_cycle(prep: &Prepared) -> Result<OneCycle, PhysicsError> {
         runner.run_hold(0.0, settle, Sampling { per_segment: 0 })?;
     }
     let stats = runner.dynamics.stats;
-    let dw: Vec<f64> = runner
-        .params
-        .w
-        .iter()
-        .zip(&p0.w)
-        .map(|(a, b)| a - b)
-        .collect();
-    let dl: Vec<f64> = runner
-        .params
-        .l
-        .iter()
-        .zip(&p0.l)
-        .map(|(a, b)| a - b)
-        .collect();
+    let (dw, dl) = runner.params.change_since(&p0);
     let cmp = compare(net, &p0, &saw, &dw, &dl, &refs);
-    let _ = rec;
     Ok(OneCycle {
         comparison: cmp,
         loop_gain: g,

@@ -1121,6 +1121,15 @@ fn connectivity(cx: &mut Cx, net: &Network, sources: &HashMap<usize, usize>) {
     }
 }
 
+/// The element type names, for messages.
+fn kind_names() -> String {
+    params::KINDS
+        .iter()
+        .map(|k| k.0)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 type NodeRef<'a> = dyn Fn(&mut Cx, Option<&Value>, &str) -> Option<usize> + 'a;
 
 fn element(
@@ -1175,14 +1184,7 @@ fn element(
     let Some(ty) = ty else {
         cx.fault(
             format!("{path}.type"),
-            format!(
-                "missing (expected one of: {})",
-                params::KINDS
-                    .iter()
-                    .map(|k| k.0)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            format!("missing (expected one of: {})", kind_names()),
         );
         return None;
     };
@@ -1191,11 +1193,7 @@ fn element(
             format!("{path}.type"),
             format!(
                 "unknown element type \"{ty}\" (expected one of: {})",
-                params::KINDS
-                    .iter()
-                    .map(|k| k.0)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                kind_names()
             ),
         );
         return None;

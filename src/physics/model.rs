@@ -702,6 +702,18 @@ pub struct States {
     pub r: Vec<f64>,
 }
 
+/// Element-wise `a − b`.
+pub fn diff(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| x - y).collect()
+}
+
+impl Params {
+    /// `(Δw, Δl) = self − earlier`.
+    pub fn change_since(&self, earlier: &Params) -> (Vec<f64>, Vec<f64>) {
+        (diff(&self.w, &earlier.w), diff(&self.l, &earlier.l))
+    }
+}
+
 impl States {
     pub fn zeros(n: usize) -> Self {
         States {

@@ -29,18 +29,10 @@ pub struct CycleRecord {
 
 impl CycleRecord {
     pub fn dw(&self) -> Vec<f64> {
-        self.w_end
-            .iter()
-            .zip(&self.w_start)
-            .map(|(a, b)| a - b)
-            .collect()
+        super::model::diff(&self.w_end, &self.w_start)
     }
     pub fn dl(&self) -> Vec<f64> {
-        self.l_end
-            .iter()
-            .zip(&self.l_start)
-            .map(|(a, b)| a - b)
-            .collect()
+        super::model::diff(&self.l_end, &self.l_start)
     }
 }
 
