@@ -97,6 +97,8 @@ struct Reuse {
     beta_cur: f64,
     /// `U = A_f⁻¹ q_k` (free DOFs) per output.
     u: Vec<Vec<f64>>,
+    /// `Qᵀ U` (k×k, row-major), fixed for a factor.
+    qtu: Vec<f64>,
     refactor_next: bool,
     /// Scratch vectors for PCG.
     r: Vec<f64>,
@@ -256,6 +258,14 @@ impl Equilibrium {
             self.solver.solve_in_place(&mut u);
             us.push(u);
         }
+        let k = self.out.len();
+        let mut qtu = vec![0.0; k * k];
+        for (a, ta) in self.out.iter().enumerate() {
+            for (b, ub) in us.iter().enumerate() {
+                qtu[a * k + b] = ta.free.iter().map(|&(i, c)| c * ub[i]).sum();
+            }
+        }
+        self.reuse.qtu = qtu;
         self.reuse.u = us;
         self.reuse.have = true;
         Ok(())
@@ -270,16 +280,22 @@ impl Equilibrium {
         if d == 0.0 || k == 0 {
             return;
         }
-        // (I/δ + Qᵀ U) c = Qᵀ (A_f⁻¹ v);  v ← A_f⁻¹ v − U c
-        let mut m = nalgebra::DMatrix::<f64>::zeros(k, k);
-        let mut rhs = nalgebra::DVector::<f64>::zeros(k);
-        for (a, ta) in self.out.iter().enumerate() {
-            rhs[a] = ta.free.iter().map(|&(i, c)| c * v[i]).sum();
-            for b in 0..k {
-                m[(a, b)] = ta.free.iter().map(|&(i, c)| c * r.u[b][i]).sum();
+        // (I/δ + Qᵀ U) c = Qᵀ (A_f⁻¹ v);  v ← A_f⁻¹ v − U c   (QᵀU precomputed per factor)
+        if k == 1 {
+            // One output (the common case): scalar, allocation-free.
+            let q: f64 = self.out[0].free.iter().map(|&(i, c)| c * v[i]).sum();
+            let c = q / (1.0 / d + r.qtu[0]);
+            for (vi, ui) in v.iter_mut().zip(&r.u[0]) {
+                *vi -= c * ui;
             }
-            m[(a, a)] += 1.0 / d;
+            return;
         }
+        let m = nalgebra::DMatrix::<f64>::from_fn(k, k, |a, b| {
+            r.qtu[a * k + b] + if a == b { 1.0 / d } else { 0.0 }
+        });
+        let rhs = nalgebra::DVector::<f64>::from_fn(k, |a, _| {
+            self.out[a].free.iter().map(|&(i, c)| c * v[i]).sum()
+        });
         if let Some(c) = m.lu().solve(&rhs) {
             for b in 0..k {
                 let cb = c[b];
