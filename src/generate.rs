@@ -24,8 +24,15 @@ pub enum GenerateError {
     Invalid(String),
 }
 
-/// Learning rate of the flow tasks: α = 2 β ρ τ_k = 2 at β = 0.5 (loop gain G_max ≈ 0.16 on T1).
+/// Learning rate of the multi-example flow tasks and of the annealed / chemical T1 variants:
+/// α = 2 β ρ τ_k = 2 at β = 0.5 (loop gain G_max ≈ 0.16 on T1).
 const T1_RHO: f64 = 2.0;
+/// T1 (shunted): nudge β = 2 and ρ = 0.85 (α = 3.4, G_max ≈ 0.067). The one-cycle slope against
+/// CL is set by the self-interaction (I + ρτ·2YRY)⁻¹ (physics.md §1.5): at β = 0.5 a slope ≥ 0.85
+/// needs ρ ≤ 1, which trains only ×7.5 in 100 cycles; the larger nudge doubles the contrasts at
+/// the same loop gain (README, "T1: slope vs training speed").
+const T1_BETA: f64 = 2.0;
+const T1_SHUNTED_RHO: f64 = 0.85;
 
 /// Names accepted by [`by_name`].
 pub const NAMES: &[&str] = &[
@@ -45,7 +52,17 @@ pub fn by_name(name: &str) -> Result<Value, GenerateError> {
         "t1_flow_allostery" => t1_flow_allostery(FlowElement::Shunted),
         "t1_flow_allostery_annealed" => {
             // T1 with β annealing β_n = min(β0 (C0/C_n)^{1/2}, 8) over 200 cycles.
+            // Annealing needs headroom in η = β/(β + G_th): it starts at β0 = 0.5 (ρ = 2).
+            // From β0 = 2 the same schedule reaches only ×484 at cap 32 (η0 = 0.67 already).
             let mut v = t1_flow_allostery(FlowElement::Shunted)?;
+            v["protocol"]["beta_max"] = json!(0.5);
+            if let Some(els) = v["elements"].as_array_mut() {
+                for el in els {
+                    el["update"]["rho"] = json!(T1_RHO);
+                }
+            }
+            v["meta"]["note"] =
+                json!("T1 with error-annealed beta from beta0 = 0.5, rho = 2 (alpha = 2)");
             v["protocol"]["beta_schedule"] = json!({"kind": "error_annealed", "cap": 8.0});
             v["protocol"]["cycles"] = json!(200);
             v["meta"]["generator"] = json!("physlearn generate t1_flow_allostery_annealed");
@@ -210,11 +227,12 @@ fn t1_flow_allostery(kind: FlowElement) -> Result<Value, GenerateError> {
         .enumerate()
         .map(|(k, t)| (format!("o{k}"), json!(round6(*t))))
         .collect();
-    let (extra, name, note) = match kind {
+    let (extra, name, note, beta) = match kind {
         FlowElement::Shunted => (
-            json!({"arm": {"C": 0.05, "g_s": 0.05}, "signal": "energy", "update": {"rho": T1_RHO, "theta": "auto", "polarity": 1}}),
+            json!({"arm": {"C": 0.05, "g_s": 0.05}, "signal": "energy", "update": {"rho": T1_SHUNTED_RHO, "theta": "auto", "polarity": 1}}),
             "t1_flow_allostery",
-            "shunted capacitor-memristor, energy signal, Hebbian + fast_fall, alpha = 2 beta rho tau_k = 2 (loop gain G_max ~ 0.16; at alpha = 10, G_max ~ 0.8 and the self-interaction halves the step, physics.md 1.5)",
+            "shunted capacitor-memristor, energy signal, Hebbian + fast_fall, beta = 2, rho = 0.85, alpha = 2 beta rho tau_k = 3.4 (loop gain G_max ~ 0.067; at beta = 0.5, rho = 10 (alpha = 10) G_max ~ 0.8 and the self-interaction halves the step, physics.md 1.5)",
+            T1_BETA,
         ),
         FlowElement::Mechanochemical => {
             // s_ref = max free-state y^2 of the student; rho from alpha = 2 beta rho tau_r / s_ref = 10.
@@ -232,6 +250,7 @@ fn t1_flow_allostery(kind: FlowElement) -> Result<Value, GenerateError> {
                        "update": {"rho": round6(rho), "theta": "auto", "polarity": 1}}),
                 "mechanochemical_t1",
                 "integral-feedback chemistry (tau_x 0.25, tau_r 1, eps 0) driven by drop^2, alpha = 2 beta rho tau_r / s_ref = 2",
+                0.5,
             )
         }
     };
@@ -243,7 +262,7 @@ fn t1_flow_allostery(kind: FlowElement) -> Result<Value, GenerateError> {
         );
         m.insert(
             "protocol".into(),
-            json!({"kind": "sawtooth", "beta_max": 0.5, "tau_fast": 10.0, "tau_slow": 300.0,
+            json!({"kind": "sawtooth", "beta_max": beta, "tau_fast": 10.0, "tau_slow": 300.0,
                    "direction": "fast_fall", "ramp_shape": "linear_beta", "cycles": 1}),
         );
         m.insert("theta_auto".into(), json!({"c": 3.0}));

@@ -284,7 +284,9 @@ fn dopri5_vs_rk4_one_cycle() {
             .unwrap();
     let dw = |solver: Value| -> Vec<f64> {
         let mut v = base.clone();
-        v["solver"] = solver;
+        for (k, x) in solver.as_object().unwrap() {
+            v["solver"][k] = x.clone();
+        }
         let nl = netlist::from_value(&v).unwrap();
         let prep = prepare(&nl).unwrap();
         let out = run(
@@ -301,7 +303,8 @@ fn dopri5_vs_rk4_one_cycle() {
     };
     let a = dw(json!({"method": "dopri5"}));
     let b = dw(json!({"method": "rk4", "rk4_h": 0.05}));
-    let c = dw(json!({"method": "dop853"}));
+    // Dop853 sits at its stability limit in the slow segment (its stiffness test fires there).
+    let c = dw(json!({"method": "dop853", "stiffness_check": false}));
     let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
     let diff =
         |x: &[f64], y: &[f64]| norm(&x.iter().zip(y).map(|(p, q)| p - q).collect::<Vec<_>>());

@@ -46,12 +46,14 @@ fn t1_one_cycle_follows_cl_and_the_loop_gain_theory() {
     let c = &r.comparison;
     assert!(c.cos_cl >= 0.97, "cos_cl {}", c.cos_cl);
     assert!(c.cos_grad >= 0.97, "cos_grad {}", c.cos_grad);
+    assert!((0.85..=1.05).contains(&c.slope), "slope {}", c.slope);
     assert_eq!(c.wrong_sign_fraction, 0.0);
     // The slope against CL is set by the self-interaction preconditioner (I + ρτ·2YRY)⁻¹; against
     // that prediction the physical update has slope ≈ 1.
     let net = &p.network;
     let mut eq = Equilibrium::new(net).unwrap();
-    let pred = loop_prediction(net, &mut eq, &net.initial_params(), 0.5, 0).unwrap();
+    let beta = p.sawtooth().unwrap().beta_max;
+    let pred = loop_prediction(net, &mut eq, &net.initial_params(), beta, 0).unwrap();
     let pred = stack(net, &pred, &vec![0.0; net.n_elements()]);
     let (slope, _) = lsq(&r.dw_phys, &pred);
     assert!(
@@ -89,7 +91,9 @@ fn t1_paper_literal_polar_signal_fails() {
 
 #[test]
 fn t1_anti_hebbian_fast_rise_alpha_10_is_flagged_and_does_not_learn() {
+    // α = 2βρτ_k = 10 at the physics.md nudge β = 0.5 (ρ = 10, G_max ≈ 0.8).
     let mut v = load("t1_flow_allostery");
+    v["protocol"]["beta_max"] = json!(0.5);
     set_update(&mut v, "rho", json!(10.0));
     set_update(&mut v, "polarity", json!(-1));
     v["protocol"]["direction"] = json!("fast_rise");
@@ -106,6 +110,7 @@ fn t1_anti_hebbian_fast_rise_alpha_10_is_flagged_and_does_not_learn() {
     assert!(c > 0.5 * c0, "runaway run must not learn: {c0:e} -> {c:e}");
     // Same rate, Hebbian + fast_fall (the default pairing): learns.
     let mut v = load("t1_flow_allostery");
+    v["protocol"]["beta_max"] = json!(0.5);
     set_update(&mut v, "rho", json!(10.0));
     let p = prep(&v);
     let t = train(&p, 30);
@@ -125,8 +130,7 @@ fn t1_training_cuts_cost_20x_in_100_cycles() {
 
 #[test]
 fn t1_beta_annealing_cuts_cost_500x_in_200_cycles() {
-    let mut v = load("t1_flow_allostery");
-    v["protocol"]["beta_schedule"] = json!({"kind": "error_annealed", "cap": 8.0});
+    let v = load("t1_flow_allostery_annealed");
     let p = prep(&v);
     let t = train(&p, 200);
     let ratio = t.ck.cost0_phys / t.ck.last_cost_phys;
