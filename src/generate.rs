@@ -40,6 +40,7 @@ pub const NAMES: &[&str] = &[
     "t1_flow_allostery_annealed",
     "t2_flow_regression",
     "t3_elastic_allostery",
+    "t3_elastic_allostery_rest_length",
     "t4_flow_classifier",
     "mechanochemical_t1",
     "series_edge",
@@ -71,6 +72,24 @@ pub fn by_name(name: &str) -> Result<Value, GenerateError> {
         "mechanochemical_t1" => t1_flow_allostery(FlowElement::Mechanochemical),
         "t2_flow_regression" => t2_flow_regression(),
         "t3_elastic_allostery" => t3_elastic_allostery(),
+        "t3_elastic_allostery_rest_length" => {
+            // The same task learned through the bonds' rest lengths (plastic flow of the SLS
+            // dashpot): tension signal, π = +1 with fast_rise, ρ = 0.2.
+            let mut v = t3_elastic_allostery()?;
+            if let Some(els) = v["elements"].as_array_mut() {
+                for el in els {
+                    el["learn"] = json!("rest_length");
+                    el["update"]["polarity"] = json!(1);
+                    el["update"]["rho"] = json!(0.2);
+                }
+            }
+            v["protocol"]["direction"] = json!("fast_rise");
+            v["protocol"]["cycles"] = json!(100);
+            v["meta"]["generator"] = json!("physlearn generate t3_elastic_allostery_rest_length");
+            v["meta"]["note"] =
+                json!("rest-length learning (tension signal, Hebbian + fast_rise, rho = 0.2)");
+            Ok(v)
+        }
         "t4_flow_classifier" => Ok(t4_flow_classifier()),
         "series_edge" => Ok(series_edge()),
         "maxwell_edge" => Ok(maxwell_edge()),

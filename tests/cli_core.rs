@@ -228,14 +228,7 @@ fn shipped_netlists_check_clean() {
 
 #[test]
 fn shipped_netlists_are_reproduced_by_the_generator() {
-    for name in [
-        "t1_flow_allostery",
-        "t2_flow_regression",
-        "t3_elastic_allostery",
-        "mechanochemical_t1",
-        "series_edge",
-        "maxwell_edge",
-    ] {
+    for name in physlearn::generate::NAMES {
         let st = bin().args(["generate", name]).output().unwrap();
         assert!(st.status.success());
         let generated: Value = serde_json::from_slice(&st.stdout).unwrap();

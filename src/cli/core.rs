@@ -372,8 +372,9 @@ pub fn schema(a: SchemaArgs) -> Result<(), Failure> {
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
-    /// Which netlist (t1_flow_allostery, t2_flow_regression, t3_elastic_allostery,
-    /// mechanochemical_t1, series_edge, maxwell_edge).
+    /// Which netlist (t1_flow_allostery, t1_flow_allostery_annealed, t2_flow_regression,
+    /// t3_elastic_allostery, t3_elastic_allostery_rest_length, t4_flow_classifier,
+    /// mechanochemical_t1, series_edge, maxwell_edge) or `lattice`.
     pub name: String,
     /// Output file (default: stdout).
     #[arg(long)]
