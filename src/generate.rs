@@ -581,7 +581,9 @@ fn t4_flow_classifier() -> Value {
             "examples": train.iter().map(|(x, c)| ex(x, *c)).collect::<Vec<_>>(),
             "test_examples": test.iter().map(|(x, c)| ex(x, *c)).collect::<Vec<_>>(),
         },
-        "protocol": {"kind": "sawtooth", "beta_max": 0.5, "tau_fast": 10.0, "tau_slow": 300.0, "direction": "fast_fall",
+        // τ_s/τ_f = 100 (θ̂ = 0.03): θ is set by the largest contrast of all 100 examples, and at
+        // τ_s/τ_f = 30 most edges of the typical example sit below the lower window edge.
+        "protocol": {"kind": "sawtooth", "beta_max": 0.5, "tau_fast": 10.0, "tau_slow": 1000.0, "direction": "fast_fall",
                      "switch": {"mode": "reset_idealized"}, "cycles": 2000},
         "meta": {"generator": "physlearn generate t4_flow_classifier", "task": "T4 two-class classification (physics.md 7.4), synthetic Gaussian blobs",
                  "seeds": {"data": 401, "graph": 402, "student": 403}, "n_edges": g.edges.len(),

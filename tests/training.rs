@@ -296,3 +296,24 @@ fn t2_training_reduces_cost_10x() {
     );
     assert!(ratio >= 10.0, "×{ratio:.1}");
 }
+
+/// T4 two-class classification (physics.md §7.4; reset switches, τ_s/τ_f = 100): within 20
+/// epochs ideal CL reaches ≥ 95 % and physical TCL ≥ 90 % test accuracy. About 40 s in release.
+#[test]
+fn t4_classifier_reaches_95_percent_cl_and_90_percent_physical() {
+    let p = prep(&load("t4_flow_classifier"));
+    let t = train(&p, 2000);
+    let ep = &t.ck.epochs;
+    assert_eq!(ep.len(), 20);
+    let best = |f: fn(&physlearn::train::EpochRow) -> f64| ep.iter().map(f).fold(0.0, f64::max);
+    let cl = best(|e| e.acc_test_cl);
+    let phys = best(|e| e.acc_test_phys);
+    assert!(cl >= 0.95, "ideal CL best test accuracy {cl}");
+    assert!(phys >= 0.90, "physical TCL best test accuracy {phys}");
+    // And physical TCL stays there: the last epoch is not a collapse.
+    assert!(
+        ep[19].acc_test_phys >= 0.90,
+        "last epoch {}",
+        ep[19].acc_test_phys
+    );
+}

@@ -34,7 +34,7 @@ pub struct Diagnostic {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct LoadReport {
     pub diagnostics: Vec<Diagnostic>,
-    /// Largest contrast `A_max = max_e |s_e^C − s_e^F|` (first example) per channel group.
+    /// Largest contrast `A_max = max_e |s_e^C − s_e^F|` (first example; θ "auto" uses all examples) per channel group.
     pub a_max: Vec<(String, f64)>,
     /// `G_max = ρ τ_k max_e |J_ee|`, J = −2 Y R Y (even signals).
     pub loop_gain: Option<f64>,
@@ -110,7 +110,7 @@ pub fn resolve_auto(
         .elements
         .iter()
         .any(|e| e.chem.is_some_and(|c| c.s_ref_spec.is_none()));
-    let free = if needs_sref || saw.is_some() {
+    let free = if needs_sref {
         Some(solve_static(net, &mut eq, &p, 0.0, &ex)?)
     } else {
         None
@@ -153,11 +153,6 @@ pub fn resolve_auto(
         }
         return Ok(());
     };
-    let free = match free {
-        Some(f) => f,
-        None => solve_static(net, &mut eq, &p, 0.0, &ex)?,
-    };
-    let _ = free;
     // A_max over every example of the task (the window must hold all of them).
     let mut groups = Vec::new();
     for ex in net.examples.clone() {
