@@ -6,21 +6,17 @@ pub mod plot;
 
 use std::path::PathBuf;
 
-/// Errors of the I/O layer.
+/// Errors of the I/O layer. The message already contains the underlying error, so it is not
+/// also exposed as `source()` (an `anyhow` chain would print it twice).
 #[derive(Debug, thiserror::Error)]
 pub enum IoError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Fs {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path}: CSV error: {source}")]
-    Csv {
-        path: PathBuf,
-        #[source]
-        source: csv::Error,
-    },
+    #[error("{path}: CSV error: {cause}")]
+    Csv { path: PathBuf, cause: csv::Error },
     #[error("JSON serialisation failed: {0}")]
     Json(#[from] serde_json::Error),
     #[error("plot {path}: {message}")]
@@ -31,7 +27,7 @@ impl IoError {
     pub fn fs(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         IoError::Fs {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

@@ -166,11 +166,11 @@ pub fn write_columns_csv(path: &Path, header: &[&str], columns: &[&[f64]]) -> Re
     let n = columns.first().map(|c| c.len()).unwrap_or(0);
     let mut w = csv::Writer::from_path(path).map_err(|e| IoError::Csv {
         path: path.to_path_buf(),
-        source: e,
+        cause: e,
     })?;
     let csv_err = |e| IoError::Csv {
         path: path.to_path_buf(),
-        source: e,
+        cause: e,
     };
     w.write_record(header).map_err(csv_err)?;
     for i in 0..n {

@@ -142,6 +142,31 @@ fn finite_range(vals: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     }
 }
 
+/// Axis tick text with at most four significant digits and no floating-point noise
+/// (`1e-9` rather than `1e-8.99999`, `0.3` rather than `0.30000000000000004`).
+pub fn tick_label(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    if v == 0.0 {
+        return "0".into();
+    }
+    let a = v.abs();
+    if !(1e-3..1e5).contains(&a) {
+        let s = format!("{v:.3e}");
+        let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let mant = mant.trim_end_matches('0').trim_end_matches('.');
+        return format!("{mant}e{exp}");
+    }
+    let digits = (3 - a.log10().floor() as i32).clamp(0, 8) as usize;
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 /// Draw several panels side by side (or one) into `path` (`.png` or `.svg`).
 pub fn xy_plot(path: &Path, figures: &[Figure]) -> Result<(), IoError> {
     register_font();
@@ -199,6 +224,8 @@ fn draw_one<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> 
                 .x_desc(fig.x_label.as_str())
                 .y_desc(fig.y_label.as_str())
                 .label_style(("sans-serif", 13))
+                .x_label_formatter(&|v| tick_label(*v))
+                .y_label_formatter(&|v| tick_label(*v))
                 .light_line_style(RGBColor(235, 235, 235))
                 .draw()
                 .map_err(|e| e.to_string())?;
@@ -293,6 +320,19 @@ fn draw_one<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tick_labels_are_clean() {
+        assert_eq!(tick_label(1.0000000000000002e-9), "1e-9");
+        assert_eq!(tick_label(9.999999999e-9), "1e-8");
+        assert_eq!(tick_label(2.5e-7), "2.5e-7");
+        assert_eq!(tick_label(0.30000000000000004), "0.3");
+        assert_eq!(tick_label(1234.5678), "1235");
+        assert_eq!(tick_label(-0.015), "-0.015");
+        assert_eq!(tick_label(0.0), "0");
+        assert_eq!(tick_label(2e6), "2e6");
+        assert_eq!(tick_label(100.0), "100");
+    }
 
     #[test]
     fn writes_png_and_svg() {

@@ -173,7 +173,7 @@ impl Table {
         let mut rdr = csv::Reader::from_path(path).map_err(|e| {
             SynapseError::Io(crate::io::IoError::Csv {
                 path: path.to_path_buf(),
-                source: e,
+                cause: e,
             })
         })?;
         let header: Vec<String> = rdr
@@ -181,7 +181,7 @@ impl Table {
             .map_err(|e| {
                 SynapseError::Io(crate::io::IoError::Csv {
                     path: path.to_path_buf(),
-                    source: e,
+                    cause: e,
                 })
             })?
             .iter()
@@ -192,7 +192,7 @@ impl Table {
             let rec = rec.map_err(|e| {
                 SynapseError::Io(crate::io::IoError::Csv {
                     path: path.to_path_buf(),
-                    source: e,
+                    cause: e,
                 })
             })?;
             let row: std::result::Result<Vec<f64>, _> =
