@@ -52,6 +52,8 @@ enum Command {
     SweepMerge(cli::synapse::SweepMergeArgs),
     /// Train a layered network by Equilibrium Propagation, standard or TCL (Fig. 3).
     Ep(cli::ep::Args),
+    /// Export a netlist to another simulator (`export spice FILE.json`: an ngspice deck).
+    Export(cli::export::ExportArgs),
 }
 
 fn main() {
@@ -69,6 +71,7 @@ fn main() {
         Command::Figure(a) => cli::synapse::run_figure(a),
         Command::SweepMerge(a) => cli::synapse::run_sweep_merge(a),
         Command::Ep(args) => cli::ep::run(args),
+        Command::Export(a) => cli::export::export(a),
     };
     if let Err(f) = result {
         eprintln!("error: {:#}", f.error);

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod core;
 pub mod ep;
+pub mod export;
 pub mod synapse;
 pub mod train;
 

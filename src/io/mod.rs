@@ -1,8 +1,9 @@
 //! Input/output that is independent of the physics: atomic output directories, run manifests,
-//! CSV helpers and plots. Nothing here knows about solvers.
+//! CSV helpers and plots. Nothing here knows about solvers (`spice` writes a deck *for* one).
 
 pub mod output;
 pub mod plot;
+pub mod spice;
 
 use std::path::PathBuf;
 
