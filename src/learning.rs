@@ -226,19 +226,6 @@ pub fn apply(net: &Network, p: &mut Params, dw: &[f64], dl: &[f64]) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cosine_and_lsq() {
-        assert!((cosine(&[1.0, 2.0], &[2.0, 4.0]) - 1.0).abs() < 1e-15);
-        assert!((cosine(&[1.0, 0.0], &[0.0, 3.0])).abs() < 1e-15);
-        let (s, o) = lsq(&[3.0, 5.0, 7.0], &[1.0, 2.0, 3.0]);
-        assert!((s - 2.0).abs() < 1e-12 && (o - 1.0).abs() < 1e-12);
-    }
-}
-
 /// Prediction of the physical weight update including the self-interaction (physics.md §1.5):
 /// `Δw = (I + π ρ τ 2 Y R Y)⁻¹ Δw_CL` for even (`y²`) weight channels, with `R = Q_f A⁻¹ Q_fᵀ` the
 /// edge–edge transfer resistance of the free DC state. Dense: for small networks (tests,
@@ -314,4 +301,17 @@ pub fn accuracy(
         }
     }
     Ok(ok as f64 / examples.len() as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosine_and_lsq() {
+        assert!((cosine(&[1.0, 2.0], &[2.0, 4.0]) - 1.0).abs() < 1e-15);
+        assert!((cosine(&[1.0, 0.0], &[0.0, 3.0])).abs() < 1e-15);
+        let (s, o) = lsq(&[3.0, 5.0, 7.0], &[1.0, 2.0, 3.0]);
+        assert!((s - 2.0).abs() < 1e-12 && (o - 1.0).abs() < 1e-12);
+    }
 }

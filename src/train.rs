@@ -261,7 +261,7 @@ impl<'a> Trainer<'a> {
         self.ck.states = self.runner.states.clone();
         self.ck.rows.push(row.clone());
         // Epoch comparison (multi-example tasks).
-        if n_ex > 1 && self.ck.next_cycle % n_ex == 0 {
+        if n_ex > 1 && self.ck.next_cycle.is_multiple_of(n_ex) {
             let start = self.ck.epoch_start.clone();
             let all: Vec<usize> = (0..n_ex).collect();
             let r = references(net, &mut self.eq, &start, self.saw.beta_max, &all)?;

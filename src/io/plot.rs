@@ -92,6 +92,7 @@ impl Figure {
         self.log_x = true;
         self
     }
+    #[allow(clippy::should_implement_trait)] // builder method, not arithmetic
     pub fn add(mut self, s: Series) -> Self {
         self.series.push(s);
         self
@@ -317,40 +318,6 @@ fn draw_one<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> 
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tick_labels_are_clean() {
-        assert_eq!(tick_label(1.0000000000000002e-9), "1e-9");
-        assert_eq!(tick_label(9.999999999e-9), "1e-8");
-        assert_eq!(tick_label(2.5e-7), "2.5e-7");
-        assert_eq!(tick_label(0.30000000000000004), "0.3");
-        assert_eq!(tick_label(1234.5678), "1235");
-        assert_eq!(tick_label(-0.015), "-0.015");
-        assert_eq!(tick_label(0.0), "0");
-        assert_eq!(tick_label(2e6), "2e6");
-        assert_eq!(tick_label(100.0), "100");
-    }
-
-    #[test]
-    fn writes_png_and_svg() {
-        let tmp = tempfile::tempdir().unwrap();
-        let x: Vec<f64> = (0..50).map(|i| i as f64 * 0.1).collect();
-        let y: Vec<f64> = x.iter().map(|v| (v * 1.3).exp()).collect();
-        let fig = Figure::new("exp", "t", "y")
-            .log_y()
-            .add(Series::line("e^{1.3t}", x.clone(), y.clone()))
-            .add(Series::points("pts", x.clone(), y).with_mark(Mark::Points));
-        for name in ["a.png", "a.svg"] {
-            let p = tmp.path().join(name);
-            xy_plot(&p, &[fig.clone(), fig.clone()]).unwrap();
-            assert!(std::fs::metadata(&p).unwrap().len() > 1000);
-        }
-    }
-}
-
 /// Draw a network twice (e.g. before/after learning) with edge widths proportional to the
 /// weights: `edges` are node index pairs into `pos`; `highlight` nodes (sources, outputs) are
 /// drawn as labelled dots.
@@ -411,4 +378,38 @@ pub fn network_plot(
         }
     }
     root.present().map_err(|e| err(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_labels_are_clean() {
+        assert_eq!(tick_label(1.0000000000000002e-9), "1e-9");
+        assert_eq!(tick_label(9.999999999e-9), "1e-8");
+        assert_eq!(tick_label(2.5e-7), "2.5e-7");
+        assert_eq!(tick_label(0.30000000000000004), "0.3");
+        assert_eq!(tick_label(1234.5678), "1235");
+        assert_eq!(tick_label(-0.015), "-0.015");
+        assert_eq!(tick_label(0.0), "0");
+        assert_eq!(tick_label(2e6), "2e6");
+        assert_eq!(tick_label(100.0), "100");
+    }
+
+    #[test]
+    fn writes_png_and_svg() {
+        let tmp = tempfile::tempdir().unwrap();
+        let x: Vec<f64> = (0..50).map(|i| i as f64 * 0.1).collect();
+        let y: Vec<f64> = x.iter().map(|v| (v * 1.3).exp()).collect();
+        let fig = Figure::new("exp", "t", "y")
+            .log_y()
+            .add(Series::line("e^{1.3t}", x.clone(), y.clone()))
+            .add(Series::points("pts", x.clone(), y).with_mark(Mark::Points));
+        for name in ["a.png", "a.svg"] {
+            let p = tmp.path().join(name);
+            xy_plot(&p, &[fig.clone(), fig.clone()]).unwrap();
+            assert!(std::fs::metadata(&p).unwrap().len() > 1000);
+        }
+    }
 }

@@ -1091,8 +1091,8 @@ fn connectivity(cx: &mut Cx, net: &Network, sources: &HashMap<usize, usize>) {
         }
     }
     let mut reported: BTreeSet<usize> = BTreeSet::new();
-    for i in 0..n {
-        if degree[i] == 0 && !sources.contains_key(&i) {
+    for (i, &d) in degree.iter().enumerate().take(n) {
+        if d == 0 && !sources.contains_key(&i) {
             cx.fault(
                 format!("nodes[{i}]"),
                 format!(

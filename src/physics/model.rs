@@ -636,7 +636,7 @@ impl Network {
                     .get(dof / 2)
                     .map(String::as_str)
                     .unwrap_or("?"),
-                if dof % 2 == 0 { "ux" } else { "uy" }
+                if dof.is_multiple_of(2) { "ux" } else { "uy" }
             ),
         }
     }
