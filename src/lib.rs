@@ -1,4 +1,5 @@
 //! physlearn: simulator of physical learning networks (Temporal Contrastive Learning).
+pub mod chem;
 pub mod ep;
 pub mod generate;
 pub mod io;

@@ -42,6 +42,9 @@ pub struct CheckArgs {
 }
 
 pub fn check(a: CheckArgs) -> Result<(), Failure> {
+    if super::chem::is_chemical_file(&a.file) {
+        return super::chem::check(&a.file, a.json);
+    }
     let (nl, prep, _) = load_prepared(&a.file)?;
     let net = &prep.network;
     let rep = &prep.report;
@@ -163,6 +166,9 @@ pub struct RunArgs {
 }
 
 pub fn run(a: RunArgs) -> Result<(), Failure> {
+    if super::chem::is_chemical_file(&a.file) {
+        return super::chem::run(&a.file, &a.out, a.cycles, a.sample_cycles);
+    }
     let (nl, prep, bytes) = load_prepared(&a.file)?;
     let net = &prep.network;
     let n_cycles = match prep.sawtooth() {
@@ -374,7 +380,8 @@ pub fn schema(a: SchemaArgs) -> Result<(), Failure> {
 pub struct GenerateArgs {
     /// Which netlist (t1_flow_allostery, t1_flow_allostery_annealed, t2_flow_regression,
     /// t3_elastic_allostery, t3_elastic_allostery_rest_length, t4_flow_classifier,
-    /// mechanochemical_t1, series_edge, maxwell_edge) or `lattice`.
+    /// mechanochemical_t1, series_edge, maxwell_edge) or `lattice`; chemical: m1_molecular,
+    /// m1_molecular_tau100, m1_molecular_annealed, m1_molecular_two_examples, or chem_expand.
     pub name: String,
     /// Output file (default: stdout).
     #[arg(long)]
@@ -388,9 +395,15 @@ pub struct GenerateArgs {
     /// lattice: initial conductances, one per line in edge order.
     #[arg(long)]
     pub g0: Option<PathBuf>,
+    /// chem_expand: the molecular_tcl template to expand into the explicit network.
+    #[arg(long)]
+    pub template: Option<PathBuf>,
 }
 
 pub fn generate(a: GenerateArgs) -> Result<(), Failure> {
+    if let Some(r) = super::chem::generate(&a.name, a.out.as_deref(), a.template.as_deref()) {
+        return r;
+    }
     let result = if a.name == "lattice" {
         let n =
             a.n.ok_or_else(|| Failure::bad_input(anyhow!("generate lattice needs --n N")))?;

@@ -2,6 +2,7 @@
 //! derive) and a `run(args) -> Result<(), Failure>` function. Only this layer uses `anyhow`.
 
 pub mod bench;
+pub mod chem;
 pub mod core;
 pub mod ep;
 pub mod export;

@@ -20,6 +20,9 @@ pub struct CompareArgs {
 }
 
 pub fn compare(a: CompareArgs) -> Result<(), Failure> {
+    if super::chem::is_chemical_file(&a.file) {
+        return super::chem::compare(&a.file, a.json);
+    }
     let (_, prep, _) = load_prepared(&a.file)?;
     let r = compare_one_cycle(&prep)
         .map_err(|e| Failure::numerical(anyhow!("{}: {e}", a.file.display())))?;
@@ -90,6 +93,11 @@ pub struct TrainArgs {
 }
 
 pub fn train(a: TrainArgs) -> Result<(), Failure> {
+    if let (None, Some(f), Some(o)) = (&a.resume, &a.file, &a.out) {
+        if super::chem::is_chemical_file(f) {
+            return super::chem::train(f, o, a.cycles);
+        }
+    }
     let (dir, file, resume_ck) = match (&a.resume, &a.file, &a.out) {
         (Some(dir), _, _) => {
             let text = std::fs::read_to_string(dir.join("checkpoint.json"))

@@ -4,6 +4,7 @@
 //! with its JSON path (`elements[3].arm.C: must be > 0, got -1`) and all are reported at once.
 //! The element fields come from the parameter tables in [`params`].
 
+pub mod chem;
 pub mod params;
 pub mod schema;
 

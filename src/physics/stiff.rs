@@ -13,7 +13,7 @@
 //! predictor:  v⁽⁰⁾ = Σ_{j=0..k} ∇^j v_n
 //! corrector:  v − v⁽⁰⁾ = c f(t_{n+1}, v) − ψ,   c = h/α_k,   ψ = (1/α_k) Σ_{j=1..k} γ_j ∇^j v_n
 //! Newton:     (I − c J) Δ = c f(v_i) − ψ − (v_i − v⁽⁰⁾),     J ≈ ∂f/∂v (finite differences)
-//! error:      e = (κ_k γ_k + 1/(k+1)) (v_{n+1} − v⁽⁰⁾),       ‖e / (atol + rtol |v|)‖_rms ≤ 1
+//! error:      e = (κ_k γ_k + 1/(k+1)) (v_{n+1} − v⁽⁰⁾),       ‖e / (atol_i + rtol |v_i|)‖_rms ≤ 1
 //! ```
 //!
 //! The Jacobian is kept as long as the simplified Newton iteration converges (it is recomputed
@@ -22,9 +22,12 @@
 //! step by a factor in [0.2, 10] (the order with the largest admissible step wins). Step changes
 //! rescale the difference array with the interpolation matrices `R(k, ρ)`, `U(k)`.
 //!
-//! The Jacobian is formed by forward differences, one right-hand-side evaluation per *group* of
-//! structurally independent columns (columns whose nonzero rows do not overlap), plus one for
-//! `f(t, v)`. Its right-hand-side evaluations are counted honestly in the statistics.
+//! The Jacobian is the system's analytic one when it provides it ([`OdeSystem::has_jacobian`],
+//! e.g. the mass-action networks of `crate::chem`); otherwise it is formed by forward
+//! differences, one right-hand-side evaluation per *group* of structurally independent columns
+//! (columns whose nonzero rows do not overlap), plus one for `f(t, v)`. Its right-hand-side
+//! evaluations are counted honestly in the statistics. Absolute tolerances may be given per
+//! component ([`OdeSystem::atol_weights`]) when the components span many decades.
 //!
 //! **Discontinuous f.** The hard learning threshold `N_θ(σ) = σ·1{|σ| > θ}` makes f jump; with
 //! Hebbian self-interaction the state can slide along `σ = θ` (a Filippov sliding mode), where
@@ -88,6 +91,41 @@ pub trait OdeSystem {
             })
             .collect()
     }
+    /// Whether [`OdeSystem::jacobian`] is implemented (default: no; the integrator then forms
+    /// finite differences over [`OdeSystem::column_groups`]).
+    fn has_jacobian(&self) -> bool {
+        false
+    }
+    /// Analytic Jacobian `∂f/∂v` at `(t, v)`, written into `jac` (`dim × dim`, zeroed by the
+    /// caller). Returns `false` when the evaluation failed. Called only if `has_jacobian()`.
+    fn jacobian(&self, _t: f64, _v: &[f64], _jac: &mut DMatrix<f64>) -> bool {
+        false
+    }
+    /// Per-component absolute-tolerance weights `w`: component `i` is judged with
+    /// `atol · w_i + rtol · |v_i|`. `None` (the default): the scalar `atol` for every component.
+    fn atol_weights(&self) -> Option<Vec<f64>> {
+        None
+    }
+}
+
+/// `∂f/∂v` at `(t, v)`: the system's analytic Jacobian when it has one, else finite differences.
+#[allow(clippy::too_many_arguments)]
+fn jacobian_at<S: OdeSystem>(
+    sys: &S,
+    groups: &[ColumnGroup],
+    t: f64,
+    v: &[f64],
+    f0: &[f64],
+    floor: f64,
+    stats: &mut BdfStats,
+) -> Option<DMatrix<f64>> {
+    if !sys.has_jacobian() {
+        return fd_jacobian(sys, groups, t, v, f0, floor, stats);
+    }
+    let n = v.len();
+    let mut jac = DMatrix::zeros(n, n);
+    stats.jacobian_evals += 1;
+    (sys.jacobian(t, v, &mut jac) && jac.iter().all(|x| x.is_finite())).then_some(jac)
 }
 
 /// Settings of [`integrate`].
@@ -492,7 +530,15 @@ pub fn integrate<S: OdeSystem>(
     let stats = &mut out.stats;
     let (rtol, atol) = (opt.rtol, opt.atol);
     let floor = (atol / rtol).max(1e-8);
-    let groups = sys.column_groups();
+    let groups = if sys.has_jacobian() {
+        Vec::new()
+    } else {
+        sys.column_groups()
+    };
+    let atol_v: Vec<f64> = match sys.atol_weights() {
+        Some(w) if w.len() == n => w.iter().map(|w| atol * w).collect(),
+        _ => vec![atol; n],
+    };
     let newton_tol = (10.0 * f64::EPSILON / rtol).max(0.03f64.min(rtol.sqrt()));
     let max_step = opt.h_max.min(t1 - t0);
     let mut h_abs = opt.h_init.min(max_step);
@@ -515,7 +561,7 @@ pub fn integrate<S: OdeSystem>(
         out.result = Err(BdfError::RhsFailed { t });
         return out;
     }
-    let mut jac = match fd_jacobian(sys, &groups, t, &y, &f0, floor, stats) {
+    let mut jac = match jacobian_at(sys, &groups, t, &y, &f0, floor, stats) {
         Some(j) => j,
         None => {
             out.result = Err(BdfError::RhsFailed { t });
@@ -570,7 +616,11 @@ pub fn integrate<S: OdeSystem>(
             let y_predict: Vec<f64> = (0..n)
                 .map(|i| (0..=order).map(|j| dd[j][i]).sum())
                 .collect();
-            let scale: Vec<f64> = y_predict.iter().map(|v| atol + rtol * v.abs()).collect();
+            let scale: Vec<f64> = y_predict
+                .iter()
+                .zip(&atol_v)
+                .map(|(v, a)| a + rtol * v.abs())
+                .collect();
             let psi: Vec<f64> = (0..n)
                 .map(|i| (1..=order).map(|j| dd[j][i] * gamma[j]).sum::<f64>() / alpha[order])
                 .collect();
@@ -639,7 +689,7 @@ pub fn integrate<S: OdeSystem>(
                     out.result = Err(BdfError::RhsFailed { t: t_new });
                     return out;
                 }
-                jac = match fd_jacobian(sys, &groups, t_new, &y_predict, &fp, floor, stats) {
+                jac = match jacobian_at(sys, &groups, t_new, &y_predict, &fp, floor, stats) {
                     Some(j) => j,
                     None => {
                         out.result = Err(BdfError::RhsFailed { t: t_new });
@@ -665,7 +715,11 @@ pub fn integrate<S: OdeSystem>(
             };
             let safety =
                 0.9 * (2 * NEWTON_MAXITER + 1) as f64 / (2 * NEWTON_MAXITER + nw.iterations) as f64;
-            let scale_new: Vec<f64> = nw.y.iter().map(|v| atol + rtol * v.abs()).collect();
+            let scale_new: Vec<f64> =
+                nw.y.iter()
+                    .zip(&atol_v)
+                    .map(|(v, a)| a + rtol * v.abs())
+                    .collect();
             let err: Vec<f64> = nw.d.iter().map(|x| error_const[order] * x).collect();
             let error_norm = rms(&err, &scale_new);
             if error_norm > 1.0 {

@@ -1,0 +1,725 @@
+//! Segment-by-segment integration of the full network (implicit BDF with the analytic
+//! Jacobian and per-species absolute tolerances), the valve sawtooth, gated input switches,
+//! β annealing, per-cycle metrics (molecular.md §7) and training.
+//!
+//! Every drive multiplier is linear in the segment-local time `τ ∈ [0, T]`:
+//! `m_g(τ) = m_g⁰ + (m_g¹ − m_g⁰) τ/T`, so no step crosses a corner and clocks never leak
+//! from one segment into the next.
+
+use super::network::{ConservationLaw, Network};
+use super::tcl::{cost_i, cost_sq, Design, Example};
+use super::{ChemError, ChemModel, DriveRole};
+use crate::learning::{cosine, lsq};
+use crate::physics::protocol::{BetaSchedule, Direction};
+use crate::physics::stiff::{self, BdfOptions, BdfStats, OdeSystem};
+use nalgebra::{DMatrix, DVector};
+use serde::Serialize;
+use std::cell::RefCell;
+
+/// One protocol segment: duration and the multipliers at its start and end.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Segment {
+    pub name: String,
+    pub duration: f64,
+    pub m0: Vec<f64>,
+    pub m1: Vec<f64>,
+}
+
+impl Segment {
+    pub fn multipliers(&self, tau: f64, out: &mut [f64]) {
+        let s = if self.duration > 0.0 {
+            (tau / self.duration).clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        for ((o, a), b) in out.iter_mut().zip(&self.m0).zip(&self.m1) {
+            *o = a + (b - a) * s;
+        }
+    }
+}
+
+/// Protocol state that sets the multipliers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DriveLevels {
+    /// Valve β (absolute, not a fraction).
+    pub beta: f64,
+    pub gate: f64,
+    pub inputs: Vec<f64>,
+    pub targets: Vec<f64>,
+}
+
+/// Multipliers of every drive group for the given levels.
+pub fn multipliers(model: &ChemModel, lv: &DriveLevels) -> Vec<f64> {
+    let bmax = model.design.beta_max;
+    model
+        .drive_roles
+        .iter()
+        .map(|r| match *r {
+            DriveRole::Beta => lv.beta / bmax,
+            DriveRole::Gate => lv.gate,
+            DriveRole::Input { k } => lv.inputs[k],
+            DriveRole::Reservoir { k } => lv.beta / bmax * lv.targets[k],
+        })
+        .collect()
+}
+
+/// The network on one segment, as seen by the BDF integrator.
+pub struct SegmentOde<'a> {
+    pub net: &'a Network,
+    pub seg: &'a Segment,
+    pub weights: &'a [f64],
+    /// Species and time of the first non-finite derivative.
+    pub failure: RefCell<Option<(String, f64)>>,
+    pub jac_evals: std::cell::Cell<u64>,
+}
+
+impl OdeSystem for SegmentOde<'_> {
+    fn dim(&self) -> usize {
+        self.net.n_species()
+    }
+    fn rhs(&self, t: f64, v: &[f64], f: &mut [f64]) -> bool {
+        let mut m = vec![0.0; self.seg.m0.len()];
+        self.seg.multipliers(t, &mut m);
+        self.net.rhs(v, &m, f);
+        if let Some(i) = f.iter().position(|x| !x.is_finite()) {
+            let mut fl = self.failure.borrow_mut();
+            if fl.is_none() {
+                *fl = Some((self.net.species[i].name.clone(), t));
+            }
+            return false;
+        }
+        true
+    }
+    fn has_jacobian(&self) -> bool {
+        true
+    }
+    fn jacobian(&self, t: f64, v: &[f64], jac: &mut DMatrix<f64>) -> bool {
+        let mut m = vec![0.0; self.seg.m0.len()];
+        self.seg.multipliers(t, &mut m);
+        self.net.jacobian(v, &m, jac);
+        self.jac_evals.set(self.jac_evals.get() + 1);
+        true
+    }
+    fn atol_weights(&self) -> Option<Vec<f64>> {
+        Some(self.weights.to_vec())
+    }
+}
+
+/// Running extremes and counters of an interval.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Watch {
+    pub ds_min: f64,
+    pub ds_max: f64,
+    /// Largest relative drift of the conservation laws.
+    pub drift: f64,
+    /// Accepted points where a species was below −atol (warning level).
+    pub negative_warnings: u64,
+}
+
+/// State of a running full-network simulation.
+pub struct Runner<'a> {
+    pub model: &'a ChemModel,
+    pub x: Vec<f64>,
+    pub t: f64,
+    pub stats: BdfStats,
+    pub watch: Watch,
+    pub laws: Vec<ConservationLaw>,
+    law0: Vec<f64>,
+    weights: Vec<f64>,
+    /// Current input totals (per `Design::inputs`).
+    pub inputs: Vec<f64>,
+    /// Recorded `(t, β, x)` samples when `record` is set.
+    pub record: bool,
+    pub samples: Vec<(f64, f64, Vec<f64>)>,
+    beta_now: f64,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(model: &'a ChemModel) -> Self {
+        let x = model.network.initial_state();
+        Self::from_state(model, x)
+    }
+
+    pub fn from_state(model: &'a ChemModel, x: Vec<f64>) -> Self {
+        let laws = model.network.conservation_laws(false);
+        let law0 = laws.iter().map(|l| l.value(&x)).collect();
+        Runner {
+            model,
+            weights: model.network.species.iter().map(|s| s.scale).collect(),
+            x,
+            t: 0.0,
+            stats: BdfStats::default(),
+            watch: Watch::new(),
+            laws,
+            law0,
+            inputs: model
+                .examples
+                .first()
+                .map_or(Vec::new(), |e| e.inputs.clone()),
+            record: false,
+            samples: Vec::new(),
+            beta_now: 0.0,
+        }
+    }
+
+    /// Reset the interval watch (extremes, drift) and return the old one.
+    pub fn take_watch(&mut self) -> Watch {
+        std::mem::replace(&mut self.watch, Watch::new())
+    }
+
+    /// Integrate one segment.
+    pub fn run_segment(&mut self, seg: &Segment, beta0: f64, beta1: f64) -> Result<(), ChemError> {
+        let net = &self.model.network;
+        let ode = SegmentOde {
+            net,
+            seg,
+            weights: &self.weights,
+            failure: RefCell::new(None),
+            jac_evals: std::cell::Cell::new(0),
+        };
+        let s = &self.model.solver;
+        let opt = BdfOptions {
+            rtol: s.rtol,
+            atol: s.atol_rel,
+            h_init: s.h_init,
+            h_max: f64::INFINITY,
+            max_steps: s.max_steps,
+        };
+        let out = stiff::integrate(
+            &ode,
+            0.0,
+            seg.duration,
+            DVector::from_vec(self.x.clone()),
+            &opt,
+        );
+        let st = out.stats;
+        self.stats.rhs_evals += st.rhs_evals;
+        self.stats.jacobian_evals += st.jacobian_evals;
+        self.stats.lu_decompositions += st.lu_decompositions;
+        self.stats.accepted_steps += st.accepted_steps;
+        self.stats.rejected_steps += st.rejected_steps;
+        self.stats.newton_iterations += st.newton_iterations;
+        self.stats.newton_failures += st.newton_failures;
+        if let Some((sp, t)) = ode.failure.borrow().clone() {
+            return Err(ChemError::Integration {
+                segment: seg.name.clone(),
+                t: self.t + t,
+                reason: format!("non-finite rate of change of species {sp}"),
+            });
+        }
+        if let Err(e) = &out.result {
+            // Name the species changing fastest (scaled) at the last accepted point.
+            let last = out
+                .ys
+                .last()
+                .map(|v| v.as_slice().to_vec())
+                .unwrap_or_default();
+            let mut m = vec![0.0; seg.m0.len()];
+            seg.multipliers(*out.ts.last().unwrap_or(&0.0), &mut m);
+            let mut f = vec![0.0; last.len()];
+            net.rhs(&last, &m, &mut f);
+            let worst = (0..f.len())
+                .max_by(|&a, &b| {
+                    (f[a].abs() / self.weights[a]).total_cmp(&(f[b].abs() / self.weights[b]))
+                })
+                .map_or("?".to_string(), |i| net.species[i].name.clone());
+            return Err(ChemError::Integration {
+                segment: seg.name.clone(),
+                t: self.t + out.ts.last().copied().unwrap_or(0.0),
+                reason: format!("{e} (fastest-changing species: {worst})"),
+            });
+        }
+        let ds_idx: Vec<usize> = self.model.pairs.iter().map(|p| p.ds.0).collect();
+        let x0 = self.model.design.x0;
+        for (t, y) in out.ts.iter().zip(&out.ys).skip(1) {
+            let y = y.as_slice();
+            for &i in &ds_idx {
+                self.watch.ds_min = self.watch.ds_min.min(y[i] / x0);
+                self.watch.ds_max = self.watch.ds_max.max(y[i] / x0);
+            }
+            for (i, v) in y.iter().enumerate() {
+                let atol = s.atol_rel * self.weights[i];
+                if *v < -10.0 * atol {
+                    return Err(ChemError::Negative {
+                        species: net.species[i].name.clone(),
+                        value: *v,
+                        limit: -10.0 * atol,
+                        t: self.t + t,
+                        segment: seg.name.clone(),
+                    });
+                }
+                if *v < -atol {
+                    self.watch.negative_warnings += 1;
+                }
+            }
+            if self.record {
+                let beta = beta0 + (beta1 - beta0) * (t / seg.duration);
+                self.samples.push((self.t + t, beta, y.to_vec()));
+            }
+        }
+        if let Some(y) = out.ys.last() {
+            self.x = y.as_slice().to_vec();
+        }
+        for (l, v0) in self.laws.iter().zip(&self.law0) {
+            let d = (l.value(&self.x) - v0).abs() / v0.abs().max(1e-12);
+            self.watch.drift = self.watch.drift.max(d);
+        }
+        self.t += seg.duration;
+        self.beta_now = beta1;
+        Ok(())
+    }
+
+    fn segment(&self, name: &str, duration: f64, a: &DriveLevels, b: &DriveLevels) -> Segment {
+        Segment {
+            name: name.into(),
+            duration,
+            m0: multipliers(self.model, a),
+            m1: multipliers(self.model, b),
+        }
+    }
+
+    fn levels(&self, beta: f64, gate: f64, ex: usize) -> DriveLevels {
+        DriveLevels {
+            beta,
+            gate,
+            inputs: self.inputs.clone(),
+            targets: self.model.examples[ex].targets.clone(),
+        }
+    }
+
+    /// Hold constant drives (valve β, gate) for `duration`.
+    pub fn hold(
+        &mut self,
+        ex: usize,
+        beta: f64,
+        gate: f64,
+        duration: f64,
+        name: &str,
+    ) -> Result<(), ChemError> {
+        let lv = self.levels(beta, gate, ex);
+        let seg = self.segment(name, duration, &lv, &lv);
+        self.run_segment(&seg, beta, beta)
+    }
+
+    /// Gated (or ungated) linear ramp of the inputs to example `ex` over `tau`, then `hold`.
+    pub fn switch_to(
+        &mut self,
+        ex: usize,
+        tau: f64,
+        hold: f64,
+        gated: bool,
+    ) -> Result<(), ChemError> {
+        let gate = if gated {
+            0.0
+        } else {
+            self.model.protocol.write_gate
+        };
+        let a = self.levels(0.0, gate, ex);
+        let mut b = a.clone();
+        b.inputs = self.model.examples[ex].inputs.clone();
+        let seg = self.segment("switch", tau, &a, &b);
+        self.run_segment(&seg, 0.0, 0.0)?;
+        self.inputs = b.inputs;
+        if hold > 0.0 {
+            self.hold(ex, 0.0, gate, hold, "switch_hold")?;
+        }
+        Ok(())
+    }
+
+    /// One sawtooth cycle on the valve with peak `beta_peak` for example `ex` (inputs must
+    /// already be at the example's values).
+    pub fn cycle(&mut self, ex: usize, beta_peak: f64) -> Result<(), ChemError> {
+        let p = &self.model.protocol;
+        let g = p.write_gate;
+        let free = self.levels(0.0, g, ex);
+        let clamped = self.levels(beta_peak, g, ex);
+        let (first, second) = match p.direction {
+            Direction::FastFall => (("slow_rise", p.tau_slow), ("fast_fall", p.tau_fast)),
+            Direction::FastRise => (("fast_rise", p.tau_fast), ("slow_fall", p.tau_slow)),
+        };
+        let s1 = self.segment(first.0, first.1, &free, &clamped);
+        self.run_segment(&s1, 0.0, beta_peak)?;
+        let s2 = self.segment(second.0, second.1, &clamped, &free);
+        self.run_segment(&s2, beta_peak, 0.0)
+    }
+}
+
+impl Watch {
+    fn new() -> Self {
+        Watch {
+            ds_min: f64::INFINITY,
+            ds_max: f64::NEG_INFINITY,
+            drift: 0.0,
+            negative_warnings: 0,
+        }
+    }
+}
+
+/// Static analysis at ℓ for one example: the ideal rule and the gradients.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StaticAnalysis {
+    pub cost_sq: f64,
+    pub cost_i: f64,
+    /// `A_e = D_e^C − D_e^F`.
+    pub contrast: Vec<f64>,
+    /// `−ρ A_e`.
+    pub dell_cl: Vec<f64>,
+    pub grad_sq: Vec<f64>,
+    pub grad_i: Vec<f64>,
+}
+
+pub fn analyse(
+    d: &Design,
+    ell: &[f64],
+    ex: &Example,
+    beta: f64,
+) -> Result<StaticAnalysis, ChemError> {
+    let (f, c) = d.free_clamped(ell, ex, beta)?;
+    let o = d.outputs_of(&f);
+    let contrast: Vec<f64> = f.d.iter().zip(&c.d).map(|(a, b)| b - a).collect();
+    let (grad_sq, grad_i) = d.gradients(ell, ex)?;
+    Ok(StaticAnalysis {
+        cost_sq: cost_sq(&o, &ex.targets),
+        cost_i: cost_i(&o, &ex.targets),
+        dell_cl: contrast.iter().map(|a| -d.rho * a).collect(),
+        contrast,
+        grad_sq,
+        grad_i,
+    })
+}
+
+/// Per-cycle metrics (molecular.md §7).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CycleRecord {
+    pub cycle: usize,
+    pub example: usize,
+    pub beta_max: f64,
+    /// `C_sq` / `C_I` of this cycle's example at the cycle start (static free state at ℓ_phys).
+    pub cost: f64,
+    pub cost_i: f64,
+    /// Mean `C_sq` over all examples at the cycle start.
+    pub cost_all: f64,
+    pub cos_cl: f64,
+    pub cos_grad_i: f64,
+    pub cos_grad_sq: f64,
+    /// Cosine with the CL rule after removing boundary pairs (ℓ at its bound with the rule
+    /// pushing further down).
+    pub cos_cl_projected: f64,
+    /// LSQ slope and offset of Δℓ against `−ρ(D^C − D^F)` (slope in units of ρ).
+    pub slope: f64,
+    pub offset: f64,
+    pub wrong_sign_fraction: f64,
+    /// Fraction of the contrast mass Σ|A| inside the window `[θτ_f/κ, θτ_s/κ]`.
+    pub window_fraction: f64,
+    pub loop_gain: f64,
+    pub ds_min_over_x0: f64,
+    pub ds_max_over_x0: f64,
+    pub conservation_drift: f64,
+    pub negative_warnings: u64,
+    pub rhs_evals: u64,
+    pub jacobian_evals: u64,
+    pub lu_decompositions: u64,
+    pub accepted_steps: u64,
+    pub rejected_steps: u64,
+    pub wall_seconds: f64,
+    pub ell_start: Vec<f64>,
+    pub dell: Vec<f64>,
+    pub dell_cl: Vec<f64>,
+    pub debt_max: f64,
+}
+
+/// Window fraction of contrasts: mass of |A| inside `[θ τ_f/κ, θ τ_s/κ]`, θ = θ_V/V0.
+pub fn window_fraction(d: &Design, contrast: &[f64]) -> f64 {
+    let th = d.theta_v / d.v0;
+    let (lo, hi) = (th * d.tau_fast / d.kappa, th * d.tau_slow / d.kappa);
+    let tot: f64 = contrast.iter().map(|a| a.abs()).sum();
+    if tot == 0.0 {
+        return 0.0;
+    }
+    contrast
+        .iter()
+        .map(|a| a.abs())
+        .filter(|a| *a >= lo && *a <= hi)
+        .sum::<f64>()
+        / tot
+}
+
+fn stats_delta(a: &BdfStats, b: &BdfStats) -> BdfStats {
+    BdfStats {
+        rhs_evals: a.rhs_evals - b.rhs_evals,
+        jacobian_evals: a.jacobian_evals - b.jacobian_evals,
+        lu_decompositions: a.lu_decompositions - b.lu_decompositions,
+        accepted_steps: a.accepted_steps - b.accepted_steps,
+        rejected_steps: a.rejected_steps - b.rejected_steps,
+        ..BdfStats::default()
+    }
+}
+
+/// Compare a physical update with the static references.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    model: &ChemModel,
+    cycle: usize,
+    example: usize,
+    beta: f64,
+    ell_start: Vec<f64>,
+    dell: Vec<f64>,
+    an: &StaticAnalysis,
+    cost_all: f64,
+    loop_gain: f64,
+    watch: &Watch,
+    st: &BdfStats,
+    wall: f64,
+    debt_max: f64,
+) -> CycleRecord {
+    let neg = |g: &[f64]| g.iter().map(|v| -v).collect::<Vec<f64>>();
+    let (slope, offset) = lsq(&dell, &an.dell_cl);
+    let n = dell.len().max(1) as f64;
+    let wrong = dell
+        .iter()
+        .zip(&an.dell_cl)
+        .filter(|(a, b)| *a * *b < 0.0)
+        .count() as f64
+        / n;
+    let lmin: Vec<f64> = model.learnables.iter().map(|l| l.min).collect();
+    let keep: Vec<bool> = (0..dell.len())
+        .map(|e| !(ell_start[e] <= lmin[e] + 1e-3 * (1.0 + lmin[e].abs()) && an.dell_cl[e] < 0.0))
+        .collect();
+    let proj = |v: &[f64]| -> Vec<f64> {
+        v.iter()
+            .zip(&keep)
+            .map(|(x, k)| if *k { *x } else { 0.0 })
+            .collect()
+    };
+    CycleRecord {
+        cycle,
+        example,
+        beta_max: beta,
+        cost: an.cost_sq,
+        cost_i: an.cost_i,
+        cost_all,
+        cos_cl: cosine(&dell, &an.dell_cl),
+        cos_grad_i: cosine(&dell, &neg(&an.grad_i)),
+        cos_grad_sq: cosine(&dell, &neg(&an.grad_sq)),
+        cos_cl_projected: cosine(&proj(&dell), &proj(&an.dell_cl)),
+        slope,
+        offset,
+        wrong_sign_fraction: wrong,
+        window_fraction: window_fraction(&model.design, &an.contrast),
+        loop_gain,
+        ds_min_over_x0: watch.ds_min,
+        ds_max_over_x0: watch.ds_max,
+        conservation_drift: watch.drift,
+        negative_warnings: watch.negative_warnings,
+        rhs_evals: st.rhs_evals,
+        jacobian_evals: st.jacobian_evals,
+        lu_decompositions: st.lu_decompositions,
+        accepted_steps: st.accepted_steps,
+        rejected_steps: st.rejected_steps,
+        wall_seconds: wall,
+        ell_start,
+        dell,
+        dell_cl: an.dell_cl.clone(),
+        debt_max,
+    }
+}
+
+/// Mean `C_sq` over the examples at ℓ.
+pub fn mean_cost(d: &Design, ell: &[f64], examples: &[Example]) -> Result<f64, ChemError> {
+    let mut s = 0.0;
+    for ex in examples {
+        s += d.costs(ell, ex)?.0;
+    }
+    Ok(s / examples.len().max(1) as f64)
+}
+
+/// Auto switch time `c_sw κ max|ΔD_sw|` over consecutive examples (free states at ℓ).
+pub fn auto_tau_switch(model: &ChemModel, ell: &[f64]) -> Result<f64, ChemError> {
+    let d = &model.design;
+    let n = model.examples.len();
+    if n < 2 {
+        return Ok(0.0);
+    }
+    let mut frees = Vec::new();
+    for ex in &model.examples {
+        let a = d.example_totals(ex);
+        frees.push(d.solve_static(ell, &a, 0.0, &ex.targets, None, None)?);
+    }
+    let mut m: f64 = 0.0;
+    for k in 0..n {
+        let (a, b) = (&frees[k], &frees[(k + 1) % n]);
+        for (x, y) in a.d.iter().zip(&b.d) {
+            m = m.max((x - y).abs());
+        }
+    }
+    Ok(model.protocol.switch.c_sw * d.kappa * m)
+}
+
+/// One cycle of example 0 from the initial state (after the gate-closed settle), with the
+/// kernel tail of a fast-fall cycle (10 kernel times at β = 0, gate on) included, compared
+/// with the static references at the initial linkers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OneCycle {
+    #[serde(flatten)]
+    pub record: CycleRecord,
+    pub tail: f64,
+    pub settle: f64,
+}
+
+pub fn one_cycle(model: &ChemModel) -> Result<OneCycle, ChemError> {
+    let d = &model.design;
+    let mut r = Runner::new(model);
+    let ell0 = model.ell0();
+    let ex = &model.examples[0];
+    let an = analyse(d, &ell0, ex, d.beta_max)?;
+    let g = d.loop_gain(&ell0, ex)?;
+    let cost_all = mean_cost(d, &ell0, &model.examples)?;
+    r.hold(0, 0.0, 0.0, model.protocol.settle, "settle")?;
+    let ell_start = model.ell_by_pair(&r.x);
+    r.take_watch();
+    let st0 = r.stats;
+    let start = std::time::Instant::now();
+    r.cycle(0, d.beta_max)?;
+    let tail = match model.protocol.direction {
+        Direction::FastFall => 10.0 * d.a / d.b,
+        Direction::FastRise => 0.0,
+    };
+    if tail > 0.0 {
+        r.hold(0, 0.0, model.protocol.write_gate, tail, "tail")?;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let ell1 = model.ell_by_pair(&r.x);
+    let dell: Vec<f64> = ell1.iter().zip(&ell_start).map(|(a, b)| a - b).collect();
+    let st = stats_delta(&r.stats, &st0);
+    let w = r.take_watch();
+    let debt = model.debt(&r.x).into_iter().fold(0.0, f64::max);
+    Ok(OneCycle {
+        record: record(
+            model, 0, 0, d.beta_max, ell_start, dell, &an, cost_all, g, &w, &st, wall, debt,
+        ),
+        tail,
+        settle: model.protocol.settle,
+    })
+}
+
+/// Training: cycles through the examples (cycle n uses example n mod N), with switches
+/// between different examples, β annealing and the ideal-CL reference learner.
+pub struct Trainer<'a> {
+    pub runner: Runner<'a>,
+    pub cycle: usize,
+    pub total_cycles: usize,
+    pub current_example: usize,
+    pub cost0: f64,
+    pub tau_switch: f64,
+    /// Ideal-CL reference `ℓ ← max(min, ℓ − cl_rate ρ (D^C − D^F))` at the same β.
+    pub ell_cl: Vec<f64>,
+    pub cl_rate: f64,
+    pub records: Vec<CycleRecord>,
+    pub cost_cl: Vec<f64>,
+}
+
+impl<'a> Trainer<'a> {
+    pub fn new(model: &'a ChemModel, cycles: usize, cl_rate: f64) -> Result<Self, ChemError> {
+        let mut runner = Runner::new(model);
+        let ell0 = model.ell0();
+        let tau_switch = match model.protocol.switch.tau_switch {
+            Some(t) => t,
+            None => auto_tau_switch(model, &ell0)?,
+        };
+        let cost0 = mean_cost(&model.design, &ell0, &model.examples)?;
+        runner.hold(0, 0.0, 0.0, model.protocol.settle, "settle")?;
+        Ok(Trainer {
+            runner,
+            cycle: 0,
+            total_cycles: cycles,
+            current_example: 0,
+            cost0,
+            tau_switch,
+            ell_cl: ell0,
+            cl_rate,
+            records: Vec::new(),
+            cost_cl: Vec::new(),
+        })
+    }
+
+    pub fn done(&self) -> bool {
+        self.cycle >= self.total_cycles
+    }
+
+    /// Valve peak of cycle `n` at cost `c`.
+    fn beta_of(&self, c: f64) -> f64 {
+        let b0 = self.runner.model.design.beta_max;
+        match self.runner.model.protocol.beta_schedule {
+            BetaSchedule::Constant => b0,
+            BetaSchedule::ErrorAnnealed { cap } => {
+                if c > 0.0 {
+                    (b0 * (self.cost0 / c).sqrt()).clamp(b0, cap.max(b0))
+                } else {
+                    cap.max(b0)
+                }
+            }
+        }
+    }
+
+    pub fn step(&mut self) -> Result<CycleRecord, ChemError> {
+        let model = self.runner.model;
+        let d = &model.design;
+        let n_ex = model.examples.len();
+        let ex = self.cycle % n_ex;
+        let start = std::time::Instant::now();
+        let st0 = self.runner.stats;
+        self.runner.take_watch();
+        if ex != self.current_example {
+            let sw = &model.protocol.switch;
+            self.runner
+                .switch_to(ex, self.tau_switch.max(1e-3), sw.hold, sw.gated)?;
+            self.current_example = ex;
+        }
+        let ell_start = model.ell_by_pair(&self.runner.x);
+        let cost_all = mean_cost(d, &ell_start, &model.examples)?;
+        let beta = self.beta_of(cost_all);
+        let an = analyse(d, &ell_start, &model.examples[ex], beta)?;
+        let g = d.loop_gain(&ell_start, &model.examples[ex])?;
+        self.runner.cycle(ex, beta)?;
+        let ell_end = model.ell_by_pair(&self.runner.x);
+        let dell: Vec<f64> = ell_end.iter().zip(&ell_start).map(|(a, b)| a - b).collect();
+        // Ideal-CL reference.
+        let cl = d.ideal_update(&self.ell_cl, &model.examples[ex], beta)?;
+        for (e, l) in self.ell_cl.iter_mut().enumerate() {
+            *l = (*l + self.cl_rate * cl[e]).max(model.learnables[e].min);
+        }
+        self.cost_cl
+            .push(mean_cost(d, &self.ell_cl, &model.examples)?);
+        let st = stats_delta(&self.runner.stats, &st0);
+        let w = self.runner.take_watch();
+        let debt = model.debt(&self.runner.x).into_iter().fold(0.0, f64::max);
+        let rec = record(
+            model,
+            self.cycle,
+            ex,
+            beta,
+            ell_start,
+            dell,
+            &an,
+            cost_all,
+            g,
+            &w,
+            &st,
+            start.elapsed().as_secs_f64(),
+            debt,
+        );
+        self.records.push(rec.clone());
+        self.cycle += 1;
+        Ok(rec)
+    }
+
+    /// Mean cost over the examples at the current ℓ_phys.
+    pub fn final_cost(&self) -> Result<f64, ChemError> {
+        let model = self.runner.model;
+        mean_cost(
+            &model.design,
+            &model.ell_by_pair(&self.runner.x),
+            &model.examples,
+        )
+    }
+}
