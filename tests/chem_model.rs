@@ -1,0 +1,353 @@
+//! Analytic checks of the chemical family (molecular.md): expansion, balance, conservation
+//! laws, the monomer-total balance, the analytic Jacobian, static = long-time limit, perfect
+//! adaptation of the integral feedback, golden-file reproducibility and loader faults.
+
+use nalgebra::DMatrix;
+use physlearn::chem::network::SpeciesId;
+use physlearn::chem::sim::Runner;
+use physlearn::chem::tcl::cost_sq;
+use physlearn::chem::ChemModel;
+use physlearn::netlist::chem::{self as nlchem, M1_TEMPLATE};
+use physlearn::netlist::NetlistError;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+fn template() -> Value {
+    serde_json::from_str(M1_TEMPLATE).unwrap()
+}
+
+fn model_of(v: &Value) -> ChemModel {
+    nlchem::from_value(v).unwrap().model
+}
+
+fn m1() -> ChemModel {
+    model_of(&template())
+}
+
+#[test]
+fn m1_expands_to_216_species_481_reactions_balanced_with_two_laws_per_pair() {
+    let m = m1();
+    assert_eq!(m.network.species.len(), 216);
+    assert_eq!(m.network.reactions.len(), 481);
+    assert!(m.network.imbalances().is_empty());
+    let laws = m.network.conservation_laws(false);
+    assert_eq!(laws.len(), 2 * m.design.pairs.len());
+    let text: Vec<String> = laws.iter().map(|l| l.describe(&m.network)).collect();
+    for s in ["12", "34", "56"] {
+        assert!(text.contains(&format!("Y{s} + VhY{s}")), "{text:?}");
+        assert!(text.contains(&format!("P{s} + VlP{s}")), "{text:?}");
+    }
+    // The law values are the titrator totals.
+    let x = m.network.initial_state();
+    for l in &laws {
+        let v = l.value(&x);
+        assert!(
+            (v - m.design.y_tot).abs() < 1e-12 || (v - m.design.p_tot).abs() < 1e-12,
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn auto_design_matches_the_prototype_numbers() {
+    let d = m1().design;
+    // molecular.md §1.2 / §5.2 (prototype): k_act 43.7, k_c 0.80, k_p 12.5, μ 0.025,
+    // η_EZ 174, η_U 5e5, k_v 1e4, k_onR 8.8e6, k_w 0.049, η_M 325, ρ 107.4. The static
+    // solver here differs slightly from the prototype's, so allow 3 %.
+    let near = |x: f64, y: f64, what: &str| {
+        assert!((x / y - 1.0).abs() < 0.03, "{what}: {x} vs {y}");
+    };
+    near(d.k_act, 43.7, "k_act");
+    near(d.k_c, 0.80, "k_c");
+    near(d.k_p, 12.5, "k_p");
+    near(d.mu, 0.025, "mu");
+    near(d.eta_ez, 174.0, "eta_EZ");
+    near(d.eta_u, 5e5, "eta_U");
+    near(d.k_v, 1e4, "k_v");
+    near(d.k_on_r, 8.8e6, "k_onR");
+    near(d.k_w, 0.049, "k_w");
+    near(d.eta_m, 325.0, "eta_M");
+    near(d.rho, 107.39, "rho");
+    near(d.theta_v, 0.025, "theta_V");
+    // Internal consistency: b = k_c k_p = b_fac a²/4, κ = k_act/(b x0), κ A_max = u_fast τ_f.
+    assert!((d.b - 0.4 * d.a * d.a / 4.0).abs() < 1e-12 * d.b);
+    assert!((d.kappa * d.a_max - 0.5 * 10.0).abs() < 1e-9);
+}
+
+#[test]
+fn golden_netlists_are_reproducible() {
+    for name in nlchem::GENERATED {
+        let path = format!("{}/netlists/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let golden: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let fresh = nlchem::generate(name).unwrap().unwrap();
+        assert_eq!(
+            golden, fresh,
+            "{name}: regenerate with `physlearn generate {name}`"
+        );
+    }
+    // The explicit golden file loads to the same model as the template.
+    let a = m1();
+    let path = format!("{}/netlists/m1_molecular.json", env!("CARGO_MANIFEST_DIR"));
+    let b = nlchem::load(std::path::Path::new(&path)).unwrap().0.model;
+    assert_eq!(a.design, b.design);
+    assert_eq!(a.network.species, b.network.species);
+    assert_eq!(a.network.reactions, b.network.reactions);
+}
+
+/// `ȧ_i = P_i − γ a_i + β_i (T_i − c_i)` holds exactly for every state, where `a_i` counts
+/// every form of monomer i (free, D, C, D*).
+#[test]
+fn monomer_totals_obey_the_linear_balance_for_any_state() {
+    let m = m1();
+    let d = &m.design;
+    let net = &m.network;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let n = net.species.len();
+    for trial in 0..5 {
+        let x: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
+        let beta = 3.0 * rng.random::<f64>();
+        let gate = rng.random::<f64>();
+        let inputs = vec![0.5 + rng.random::<f64>(), 0.5 + rng.random::<f64>()];
+        let lv = physlearn::chem::sim::DriveLevels {
+            beta,
+            gate,
+            inputs: inputs.clone(),
+            targets: m.examples[0].targets.clone(),
+        };
+        let mult = physlearn::chem::sim::multipliers(&m, &lv);
+        let mut f = vec![0.0; n];
+        net.rhs(&x, &mult, &mut f);
+        for i in 0..d.monomers.len() {
+            let mut a = x[i];
+            let mut adot = f[i];
+            for (e, ps) in m.pairs.iter().enumerate() {
+                if d.pairs[e].contains(&i) {
+                    for s in [ps.d, ps.c, ps.ds] {
+                        a += x[s.0];
+                        adot += f[s.0];
+                    }
+                }
+            }
+            let p = match d.inputs.iter().position(|&k| k == i) {
+                Some(k) => d.gamma * inputs[k],
+                None => d.gamma * d.totals[i],
+            };
+            let ex = match d.outputs.iter().position(|&k| k == i) {
+                Some(k) => beta * (m.examples[0].targets[k] - x[i]),
+                None => 0.0,
+            };
+            let expect = p - d.gamma * a + ex;
+            assert!(
+                (adot - expect).abs() < 1e-9 * (1.0 + expect.abs()),
+                "trial {trial}, monomer {i}: {adot} vs {expect}"
+            );
+        }
+    }
+}
+
+#[test]
+fn analytic_jacobian_of_m1_matches_finite_differences() {
+    let m = m1();
+    let net = &m.network;
+    let n = net.species.len();
+    let x = net.initial_state();
+    let mult = vec![0.7; net.drives.len()];
+    let mut j = DMatrix::zeros(n, n);
+    net.jacobian(&x, &mult, &mut j);
+    let mut f0 = vec![0.0; n];
+    net.rhs(&x, &mult, &mut f0);
+    let mut worst: f64 = 0.0;
+    for c in 0..n {
+        let mut xp = x.clone();
+        let mut xm = x.clone();
+        let h = 1e-6 * x[c].abs().max(1e-6);
+        xp[c] += h;
+        xm[c] -= h;
+        if xm[c] < 0.0 {
+            continue; // the max(x, 0) kink
+        }
+        let (mut fp, mut fm) = (vec![0.0; n], vec![0.0; n]);
+        net.rhs(&xp, &mult, &mut fp);
+        net.rhs(&xm, &mult, &mut fm);
+        for r in 0..n {
+            let fd = (fp[r] - fm[r]) / (2.0 * h);
+            let err = (fd - j[(r, c)]).abs() / (1.0 + j[(r, c)].abs());
+            worst = worst.max(err);
+        }
+    }
+    assert!(worst < 1e-4, "worst relative Jacobian error {worst:e}");
+    // The structural pattern covers every nonzero.
+    let pat: std::collections::HashSet<(usize, usize)> =
+        net.jacobian_pattern().into_iter().collect();
+    for r in 0..n {
+        for c in 0..n {
+            if j[(r, c)] != 0.0 {
+                assert!(pat.contains(&(r, c)), "({r}, {c}) missing from the pattern");
+            }
+        }
+    }
+}
+
+/// The static solver equals the long-time limit of the full network (gate closed, valve held
+/// at β_max: the clamped state) within 1e-10.
+#[test]
+fn static_solver_is_the_long_time_limit_of_the_network() {
+    let mut v = template();
+    v["solver"]["rtol"] = json!(1e-11);
+    v["solver"]["atol_rel"] = json!(1e-12);
+    let m = model_of(&v);
+    let d = &m.design;
+    let ex = &m.examples[0];
+    let ell = m.ell0();
+    let mut r = Runner::new(&m);
+    // Start at the free state and hold the valve open: the network moves to the clamped state.
+    r.hold(0, d.beta_max, 0.0, 400.0, "hold").unwrap();
+    let a = d.example_totals(ex);
+    let st = d
+        .solve_static(&ell, &a, d.beta_max, &ex.targets, None, None)
+        .unwrap();
+    let x = &r.x;
+    let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
+    let mut worst: f64 = 0.0;
+    for i in 0..d.monomers.len() {
+        worst = worst.max(rel(x[i], st.c[i]));
+    }
+    for (e, ps) in m.pairs.iter().enumerate() {
+        worst = worst.max(rel(x[ps.d.0], st.d[e]));
+        worst = worst.max(rel(x[ps.c.0], st.cc[e]));
+        worst = worst.max(rel(x[ps.ds.0], d.x0));
+    }
+    assert!(worst < 1e-10, "static vs long-time network: {worst:e}");
+    // And the free state differs (the test can fail): the valve moved the outputs.
+    let f = d
+        .solve_static(&ell, &a, 0.0, &ex.targets, None, None)
+        .unwrap();
+    assert!(cost_sq(&d.outputs_of(&f), &ex.targets) > cost_sq(&d.outputs_of(&st), &ex.targets));
+}
+
+/// Perfect adaptation (kernel area 0): after a step in the dimer level (valve step, gate
+/// closed) D* returns exactly to x0, and its excursion has the first moment
+/// `∫ δDs dt = (k_act/b) ΔD` of the kernel `H(p) = k_act p/(p² + a p + b)`.
+#[test]
+fn integral_feedback_adapts_perfectly_with_the_kernel_first_moment() {
+    let m = m1();
+    let d = &m.design;
+    let ex = &m.examples[0];
+    let ell = m.ell0();
+    let (f, c) = d.free_clamped(&ell, ex, d.beta_max).unwrap();
+    let mut r = Runner::new(&m);
+    r.record = true;
+    r.hold(0, d.beta_max, 0.0, 60.0, "step").unwrap();
+    let x0 = d.x0;
+    for (e, ps) in m.pairs.iter().enumerate() {
+        let ds_end = r.x[ps.ds.0];
+        assert!(((ds_end - x0) / x0).abs() < 1e-7, "pair {e}: D* = {ds_end}");
+        let mut area = 0.0;
+        let mut prev = (0.0, r.samples[0].2[ps.ds.0] - x0);
+        // The first sample is after the first step; the response starts at 0.
+        prev.1 = 0.0;
+        for (t, _, y) in &r.samples {
+            let v = y[ps.ds.0] - x0;
+            area += 0.5 * (v + prev.1) * (t - prev.0);
+            prev = (*t, v);
+        }
+        let expect = d.k_act / d.b * (c.d[e] - f.d[e]);
+        assert!(
+            (area / expect - 1.0).abs() < 0.05,
+            "pair {e}: area {area:e} vs (k_act/b) ΔD = {expect:e}"
+        );
+    }
+}
+
+#[test]
+fn integrator_loss_breaks_adaptation() {
+    let mut v = template();
+    v["template"]["params"]["eps"] = json!(1e-3);
+    let m = model_of(&v);
+    let mut r = Runner::new(&m);
+    r.hold(0, 0.0, 0.0, 200.0, "settle").unwrap();
+    // With a loss ε the set point shifts: δDs/x0 ≈ ε E_0/μ (molecular.md §4.4).
+    let d = &m.design;
+    let shift: f64 = m
+        .pairs
+        .iter()
+        .map(|p| (r.x[p.ds.0] - d.x0).abs() / d.x0)
+        .fold(0.0, f64::max);
+    assert!(shift > 1e-3, "no set-point shift: {shift:e}");
+}
+
+fn faults_of(v: &Value) -> Vec<String> {
+    match nlchem::from_value(v) {
+        Err(NetlistError::Invalid(f)) => f.iter().map(|f| f.to_string()).collect(),
+        Err(e) => vec![e.to_string()],
+        Ok(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn explicit_netlist_faults_are_all_reported_with_paths() {
+    let path = format!("{}/netlists/m1_molecular.json", env!("CARGO_MANIFEST_DIR"));
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["reactions"][12]["k"] = json!(-1.0);
+    v["reactions"][13]["reactants"] = json!(["A1", "NOPE"]);
+    v["reactions"][14]["reactants"] = json!(["A1", "A2", "A3"]);
+    v["reactions"][15]["id"] = v["reactions"][16]["id"].clone();
+    v["species"][3]["scale"] = json!(0.0);
+    v["reactions"][20]["drive"] = json!("nosuchdrive");
+    let f = faults_of(&v);
+    let has = |s: &str| f.iter().any(|x| x.contains(s));
+    assert!(has("reactions[12].k: must be > 0, got -1"), "{f:#?}");
+    assert!(
+        has("reactions[13].reactants[1]: unknown species NOPE"),
+        "{f:#?}"
+    );
+    assert!(has("reactions[14].reactants"), "{f:#?}");
+    assert!(has("order 3 > 2"), "{f:#?}");
+    assert!(has("].id: duplicate reaction id bind_12"), "{f:#?}");
+    assert!(has("species[3].scale: must be > 0"), "{f:#?}");
+    assert!(has("reactions[20].drive"), "{f:#?}");
+    assert!(f.len() >= 6, "{f:#?}");
+}
+
+#[test]
+fn template_faults_are_reported_with_paths() {
+    let mut v = template();
+    v["template"]["params"]["k_on"] = json!(-5.0);
+    v["template"]["params"]["bogus"] = json!(1.0);
+    v["template"]["inputs"] = json!(["A1", "A9"]);
+    v["task"]["examples"][0]["targets"]["o5"] = json!(0.0);
+    let f = faults_of(&v);
+    let has = |s: &str| f.iter().any(|x| x.contains(s));
+    assert!(has("template.params.k_on: must be > 0"), "{f:#?}");
+    assert!(has("template.params.bogus: unknown parameter"), "{f:#?}");
+    assert!(has("template.inputs[1]: unknown monomer A9"), "{f:#?}");
+    assert!(has("task.examples[0].targets.o5: must be > 0"), "{f:#?}");
+}
+
+#[test]
+fn an_unbalanced_closed_reaction_is_named() {
+    let path = format!("{}/netlists/m1_molecular.json", env!("CARGO_MANIFEST_DIR"));
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let k = v["reactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|r| r["id"] == "turnD_i_12")
+        .unwrap();
+    v["reactions"][k].as_object_mut().unwrap().remove("open");
+    let m = model_of(&v);
+    let rep = physlearn::chem::checks::check(&m);
+    let msg: Vec<&String> = rep
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "mass_balance")
+        .map(|d| &d.message)
+        .collect();
+    assert_eq!(msg.len(), 1, "{msg:?}");
+    assert!(
+        msg[0].contains("turnD_i_12") && msg[0].contains("A1 -1"),
+        "{msg:?}"
+    );
+    assert!(rep.has_errors());
+    let _ = SpeciesId(0);
+}
