@@ -2,7 +2,8 @@
 //! (docs/molecular.md; the TCL paper's Fig. 7C).
 //!
 //! * [`network`]: a generic elementary mass-action engine, `ẋ = N v(x, t)`,
-//!   `v_r = k_r m_{g(r)}(t) Π max(x_s, 0)`, with an analytic Jacobian and conservation laws.
+//!   `v_r = k_r m_{g(r)}(t) Π x_s` (sign-safe at slightly negative stage states), with an
+//!   analytic Jacobian and conservation laws.
 //! * [`tcl`]: the `molecular_tcl` design: static (quasi-steady) solver, ideal rule
 //!   `Δℓ = −ρ(D^C − D^F)`, cost gradients, loop gain, the automatic design and the expander.
 //! * [`checks`]: the loader checks of §11 (balance, conservation laws, sign oracle, design).
@@ -107,6 +108,8 @@ pub struct SolverSettings {
     pub h_init: f64,
     pub max_steps: u32,
     pub model: ModelKind,
+    /// Sparse LU of the Newton matrix (`jacobian: "analytic_sparse"`), else dense.
+    pub sparse_lu: bool,
 }
 
 /// What a drive group's multiplier follows.

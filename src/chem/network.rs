@@ -1,12 +1,19 @@
 //! Generic elementary mass-action reaction network (no TCL semantics, no I/O).
 //!
-//! Species `x_s ≥ 0`, reactions `r: Σ reactants → Σ products` of order ≤ 2 with rate
-//! `v_r = k_r · m_{g(r)}(t) · Π_{s ∈ reactants(r)} max(x_s, 0)`, where `m_g(t) ≥ 0` is the
+//! Species `x_s ≥ 0`, reactions `r: Σ reactants → Σ products` of order ≤ 2 with mass-action
+//! rate `v_r = k_r · m_{g(r)}(t) · Π_{s ∈ reactants(r)} x_s`, where `m_g(t) ≥ 0` is the
 //! multiplier of the reaction's drive group (1 without a drive), set only by the protocol.
 //! The ODE is `ẋ = N v` with the stoichiometry matrix `N_sr = products − reactants`.
-//! Rates are evaluated on `max(x, 0)` so that the intermediate (stage) states of an implicit
-//! integrator are total. The Jacobian `∂(Nv)/∂x` is analytic; its pattern is fixed by the
-//! reaction list (`∂v_r/∂x_s ≠ 0` iff `s` is a reactant of `r`).
+//!
+//! Stage states of an implicit integrator can be slightly negative. The rates stay total and
+//! sign-safe there: a bimolecular rate is 0 when both reactants are negative (so two negative
+//! species never consume each other further), and `2A` uses `x_A · max(x_A, 0)`; otherwise the
+//! plain product is kept, so that a slightly negative species is *restored* to 0 by its own
+//! consumption. (Clamping every factor at 0, `Π max(x_s, 0)`, freezes a negative species —
+//! its consumption vanishes — and the BDF extrapolation then lets it drift further below 0,
+//! e.g. the anti-linker M after the write gate closes.) The Jacobian `∂(Nv)/∂x` is analytic
+//! and consistent with these rates; its pattern is fixed by the reaction list
+//! (`∂v_r/∂x_s ≠ 0` iff `s` is a reactant of `r`).
 
 use nalgebra::DMatrix;
 use serde::Serialize;
@@ -131,14 +138,58 @@ impl Network {
         r.drive.map_or(1.0, |d| mult[d.0])
     }
 
-    /// Reaction rates `v_r` on `max(x, 0)`.
+    /// The concentration part of a rate, `Π x_s` made sign-safe (module docs).
+    fn mass_action(re: &[SpeciesId], x: &[f64]) -> f64 {
+        match re {
+            [] => 1.0,
+            [a] => x[a.0],
+            [a, b] if a == b => x[a.0] * x[a.0].max(0.0),
+            [a, b] => {
+                let (xa, xb) = (x[a.0], x[b.0]);
+                if xa < 0.0 && xb < 0.0 {
+                    0.0
+                } else {
+                    xa * xb
+                }
+            }
+            more => more.iter().map(|s| x[s.0].max(0.0)).product(),
+        }
+    }
+
+    /// `∂(Π x_s)/∂x_{re[p]}` consistent with [`Network::mass_action`].
+    fn mass_action_derivative(re: &[SpeciesId], p: usize, x: &[f64]) -> f64 {
+        match re {
+            [_] => 1.0,
+            [a, b] if a == b => {
+                if p == 0 {
+                    2.0 * x[a.0].max(0.0)
+                } else {
+                    0.0
+                }
+            }
+            [a, b] => {
+                let (xa, xb) = (x[a.0], x[b.0]);
+                if xa < 0.0 && xb < 0.0 {
+                    0.0
+                } else if p == 0 {
+                    xb
+                } else {
+                    xa
+                }
+            }
+            more => more
+                .iter()
+                .enumerate()
+                .filter(|(q, _)| *q != p)
+                .map(|(_, s)| x[s.0].max(0.0))
+                .product(),
+        }
+    }
+
+    /// Reaction rates `v_r`.
     pub fn rates(&self, x: &[f64], mult: &[f64], v: &mut [f64]) {
         for (r, out) in self.reactions.iter().zip(v.iter_mut()) {
-            let mut rate = r.k * self.multiplier(r, mult);
-            for s in &r.reactants {
-                rate *= x[s.0].max(0.0);
-            }
-            *out = rate;
+            *out = r.k * self.multiplier(r, mult) * Self::mass_action(&r.reactants, x);
         }
     }
 
@@ -146,10 +197,7 @@ impl Network {
     pub fn rhs(&self, x: &[f64], mult: &[f64], f: &mut [f64]) {
         f.iter_mut().for_each(|v| *v = 0.0);
         for (ri, r) in self.reactions.iter().enumerate() {
-            let mut rate = r.k * self.multiplier(r, mult);
-            for s in &r.reactants {
-                rate *= x[s.0].max(0.0);
-            }
+            let rate = r.k * self.multiplier(r, mult) * Self::mass_action(&r.reactants, x);
             if rate != 0.0 {
                 for &(s, nu) in &self.net[ri] {
                     f[s] += nu * rate;
@@ -158,10 +206,7 @@ impl Network {
         }
     }
 
-    /// Add the analytic Jacobian `∂(N v)/∂x` into `jac` (which the caller zeroes). The
-    /// derivative of a rate with respect to a reactant is taken as if `max(·, 0)` were the
-    /// identity for that reactant (the partners stay clamped), so that Newton feels the
-    /// restoring reaction of a slightly negative species.
+    /// Add the analytic Jacobian `∂(N v)/∂x` into `jac` (which the caller zeroes).
     pub fn jacobian(&self, x: &[f64], mult: &[f64], jac: &mut DMatrix<f64>) {
         for (ri, r) in self.reactions.iter().enumerate() {
             let km = r.k * self.multiplier(r, mult);
@@ -169,12 +214,7 @@ impl Network {
                 continue;
             }
             for (p, sp) in r.reactants.iter().enumerate() {
-                let mut d = km;
-                for (q, sq) in r.reactants.iter().enumerate() {
-                    if q != p {
-                        d *= x[sq.0].max(0.0);
-                    }
-                }
+                let d = km * Self::mass_action_derivative(&r.reactants, p, x);
                 if d != 0.0 {
                     for &(s, nu) in &self.net[ri] {
                         jac[(s, sp.0)] += nu * d;

@@ -71,6 +71,8 @@ pub struct SegmentOde<'a> {
     /// Species and time of the first non-finite derivative.
     pub failure: RefCell<Option<(String, f64)>>,
     pub jac_evals: std::cell::Cell<u64>,
+    /// Factor `I − cJ` by sparse LU (symbolic analysis once per segment).
+    pub sparse: bool,
 }
 
 impl OdeSystem for SegmentOde<'_> {
@@ -99,6 +101,9 @@ impl OdeSystem for SegmentOde<'_> {
         self.net.jacobian(v, &m, jac);
         self.jac_evals.set(self.jac_evals.get() + 1);
         true
+    }
+    fn jacobian_pattern(&self) -> Option<Vec<(usize, usize)>> {
+        self.sparse.then(|| self.net.jacobian_pattern())
     }
     fn atol_weights(&self) -> Option<Vec<f64>> {
         Some(self.weights.to_vec())
@@ -176,6 +181,7 @@ impl<'a> Runner<'a> {
             weights: &self.weights,
             failure: RefCell::new(None),
             jac_evals: std::cell::Cell::new(0),
+            sparse: self.model.solver.sparse_lu,
         };
         let s = &self.model.solver;
         let opt = BdfOptions {

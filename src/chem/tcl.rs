@@ -661,8 +661,7 @@ fn role_scale(d: &Design, role: usize, level: f64) -> f64 {
         6 => 1e-5,               // U
         7 | 8 | 11 => d.theta_v, // free copies and free reader
         9 | 10 | 12 => d.v0,     // titrator
-        // M sits near 0 and decays at δ_M; with rates on max(x, 0) a slightly negative
-        // level is inert, so its tolerance follows the linker it annihilates.
+        // M sits near 0 between writes; its tolerance follows the linker it annihilates.
         _ => 1e-2,
     };
     level.abs().max(floor)

@@ -196,12 +196,12 @@ fn protocol(cx: &mut Cx, v: Option<&Value>) -> ChemProtocol {
 fn solver(cx: &mut Cx, v: Option<&Value>) -> SolverSettings {
     let mut o = Obj::new(cx, v, "solver");
     let _ = o.choice(cx, "method", &["bdf"], "bdf");
-    let _ = o.choice(
+    let sparse_lu = o.choice(
         cx,
         "jacobian",
-        &["analytic_sparse", "analytic"],
+        &["analytic_sparse", "analytic_dense"],
         "analytic_sparse",
-    );
+    ) == "analytic_sparse";
     let model = match o.choice(cx, "model", &["full", "reduced"], "full").as_str() {
         "reduced" => ModelKind::Reduced,
         _ => ModelKind::Full,
@@ -212,6 +212,7 @@ fn solver(cx: &mut Cx, v: Option<&Value>) -> SolverSettings {
         h_init: o.number(cx, "h_init", Some(1e-4), Limit::Gt(0.0)),
         max_steps: o.number(cx, "max_steps", Some(1e6), Limit::Ge(1.0)) as u32,
         model,
+        sparse_lu,
     };
     o.finish(cx, &[]);
     s
