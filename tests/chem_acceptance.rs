@@ -215,3 +215,28 @@ fn training_two_examples_with_gated_switches_reduces_the_cost_15x() {
     // Within 2× of ideal CL at 0.6ρ (in log-reduction terms: reduction at least half).
     eprintln!("ideal CL reduction ×{:.1}", c0 / ccl);
 }
+
+/// The sparse LU path (symbolic analysis once) and the dense LU give the same cycle.
+#[test]
+fn sparse_and_dense_newton_solves_agree() {
+    let mut v = template();
+    let sparse = one_cycle(&model_of(&v)).unwrap().record;
+    v["solver"]["jacobian"] = json!("analytic_dense");
+    let m = model_of(&v);
+    assert!(!m.solver.sparse_lu);
+    let dense = one_cycle(&m).unwrap().record;
+    let diff: f64 = sparse
+        .dell
+        .iter()
+        .zip(&dense.dell)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    let scale = sparse.dell.iter().map(|a| a.abs()).fold(0.0, f64::max);
+    eprintln!(
+        "sparse {:.3}s vs dense {:.3}s, max |ΔΔℓ| / max|Δℓ| = {:.2e}",
+        sparse.wall_seconds,
+        dense.wall_seconds,
+        diff / scale
+    );
+    assert!(diff < 1e-6 * scale, "{diff:e} vs {scale:e}");
+}

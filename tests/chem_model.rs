@@ -117,9 +117,9 @@ fn monomer_totals_obey_the_linear_balance_for_any_state() {
         let mult = physlearn::chem::sim::multipliers(&m, &lv);
         let mut f = vec![0.0; n];
         net.rhs(&x, &mult, &mut f);
-        for i in 0..d.monomers.len() {
-            let mut a = x[i];
-            let mut adot = f[i];
+        for (i, (&xi, &fi)) in x.iter().zip(&f).take(d.monomers.len()).enumerate() {
+            let mut a = xi;
+            let mut adot = fi;
             for (e, ps) in m.pairs.iter().enumerate() {
                 if d.pairs[e].contains(&i) {
                     for s in [ps.d, ps.c, ps.ds] {
@@ -133,7 +133,7 @@ fn monomer_totals_obey_the_linear_balance_for_any_state() {
                 None => d.gamma * d.totals[i],
             };
             let ex = match d.outputs.iter().position(|&k| k == i) {
-                Some(k) => beta * (m.examples[0].targets[k] - x[i]),
+                Some(k) => beta * (m.examples[0].targets[k] - xi),
                 None => 0.0,
             };
             let expect = p - d.gamma * a + ex;

@@ -203,6 +203,12 @@ fn netlists(
     );
     let mut results = Vec::new();
     for f in files {
+        if super::chem::is_chemical_file(&f) {
+            let (line, v) = super::chem::bench(&f, cycles, repeat)?;
+            say!("{line}");
+            results.push(v);
+            continue;
+        }
         let (_, prep, _) = load_prepared(&f)?;
         let net = &prep.network;
         let n_cycles = if prep.sawtooth().is_some() { cycles } else { 1 };

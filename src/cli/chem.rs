@@ -581,3 +581,61 @@ pub fn generate(
         }
     }))
 }
+
+/// One row of `physlearn bench netlists` for a chemical netlist: per-cycle wall time (median
+/// over repetitions), RHS, Jacobian and LU counts of the full network.
+pub fn bench(
+    file: &Path,
+    cycles: usize,
+    repeat: usize,
+) -> Result<(String, serde_json::Value), Failure> {
+    let (nl, _) = load(file)?;
+    let m = &nl.model;
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..repeat {
+        let mut t = Trainer::new(m, cycles, 0.6).map_err(numerical(file))?;
+        let t0 = std::time::Instant::now();
+        let st0 = t.runner.stats;
+        while !t.done() {
+            t.step().map_err(numerical(file))?;
+        }
+        times.push(t0.elapsed().as_secs_f64() / cycles as f64);
+        let st = t.runner.stats;
+        last = Some((
+            st.rhs_evals - st0.rhs_evals,
+            st.jacobian_evals - st0.jacobian_evals,
+            st.lu_decompositions - st0.lu_decompositions,
+            st.rejected_steps - st0.rejected_steps,
+        ));
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    let med = times[times.len() / 2];
+    let (rhs, jac, lu, rej) = last.unwrap_or_default();
+    let per = |x: u64| x as f64 / cycles as f64;
+    let name = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let line = format!(
+        "{:<28} {:>6} {:>7} {:>12.4e} {:>12.0} {:>10.1} {:>12.0}  (chemical: {} Jacobians/cycle, {})",
+        name,
+        m.network.species.len(),
+        m.network.reactions.len(),
+        med,
+        per(rhs),
+        per(rej),
+        per(lu),
+        per(jac),
+        if m.solver.sparse_lu { "sparse LU" } else { "dense LU" }
+    );
+    let v = json!({
+        "netlist": file.display().to_string(), "physics": "chemical",
+        "species": m.network.species.len(), "reactions": m.network.reactions.len(),
+        "cycles": cycles, "repeat": repeat, "seconds_per_cycle_median": med,
+        "rhs_evals_per_cycle": per(rhs), "jacobian_evals_per_cycle": per(jac),
+        "rejected_per_cycle": per(rej), "factorizations_per_cycle": per(lu),
+        "method": "bdf", "sparse_lu": m.solver.sparse_lu,
+    });
+    Ok((line, v))
+}

@@ -499,7 +499,7 @@ fn slide_point<S: OdeSystem>(
 /// Factors of the Newton matrix `I − cJ`.
 enum NewtonLu {
     Dense(nalgebra::LU<f64, nalgebra::Dyn, nalgebra::Dyn>),
-    Sparse(faer::sparse::linalg::solvers::Lu<usize, f64>),
+    Sparse(Box<faer::sparse::linalg::solvers::Lu<usize, f64>>),
     /// The sparse factorisation failed (singular): every solve fails, Newton reduces the step.
     Failed,
 }
@@ -573,7 +573,7 @@ impl SparseNewton {
         );
         let m = faer::sparse::SparseColMatRef::new(sym, &vals);
         match faer::sparse::linalg::solvers::Lu::try_new_with_symbolic(self.symbolic.clone(), m) {
-            Ok(lu) => NewtonLu::Sparse(lu),
+            Ok(lu) => NewtonLu::Sparse(Box::new(lu)),
             Err(_) => NewtonLu::Failed,
         }
     }

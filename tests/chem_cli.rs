@@ -1,0 +1,148 @@
+//! The real binary on chemical netlists: check / compare / train / run through the shared
+//! commands, exit codes and JSON paths of faults.
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_physlearn"));
+    c.env("PHYSLEARN_NO_PROGRESS", "1");
+    c
+}
+
+fn shipped(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("netlists")
+        .join(name)
+}
+
+fn write(dir: &Path, name: &str, v: &Value) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_string_pretty(v).unwrap()).unwrap();
+    p
+}
+
+#[test]
+fn check_and_compare_json_on_m1() {
+    let out = bin()
+        .args(["check", "--json"])
+        .arg(shipped("m1_molecular.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["species"], 216);
+    assert_eq!(v["reactions"], 481);
+    assert_eq!(
+        v["report"]["conservation_laws"].as_array().unwrap().len(),
+        30
+    );
+    let out = bin()
+        .args(["compare", "--json"])
+        .arg(shipped("m1_molecular.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in [
+        "cos_cl",
+        "cos_grad",
+        "slope",
+        "offset",
+        "wrong_sign_fraction",
+        "cost",
+    ] {
+        assert!(v[k].is_number(), "{k} missing: {v}");
+    }
+    assert!(v["cos_cl"].as_f64().unwrap() >= 0.98, "{v}");
+    assert!(v["reduced_rel_diff"].as_f64().unwrap() < 0.03, "{v}");
+}
+
+#[test]
+fn train_and_run_write_their_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("train");
+    let st = bin()
+        .args(["train"])
+        .arg(shipped("m1_molecular_two_examples.json"))
+        .args(["--cycles", "2", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    for f in [
+        "train.csv",
+        "weights_final.csv",
+        "summary.json",
+        "manifest.json",
+        "cost.png",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let csv = std::fs::read_to_string(out.join("train.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 3);
+    // The second cycle is example 1, after a gated switch.
+    assert!(rows[2].starts_with("1,1,"), "{}", rows[2]);
+    let run = tmp.path().join("run");
+    let st = bin()
+        .args(["run"])
+        .arg(shipped("m1_molecular.json"))
+        .args(["--cycles", "1", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    for f in [
+        "timeseries.csv",
+        "weights.csv",
+        "summary.json",
+        "manifest.json",
+        "drive_outputs.png",
+    ] {
+        assert!(run.join(f).exists(), "{f}");
+    }
+}
+
+#[test]
+fn broken_and_refused_netlists_exit_2_with_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(shipped("m1_molecular.json")).unwrap())
+            .unwrap();
+    v["reactions"][12]["k"] = json!(-1);
+    v["species"][0]["init"] = json!(-0.5);
+    let p = write(tmp.path(), "bad.json", &v);
+    let out = bin().arg("check").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("reactions[12].k: must be > 0, got -1"),
+        "{err}"
+    );
+    assert!(err.contains("species[0].init: must be ≥ 0"), "{err}");
+    // Hebbian writer with fast_rise: refused by the sign oracle.
+    let mut t: Value = serde_json::from_str(physlearn::netlist::chem::M1_TEMPLATE).unwrap();
+    t["protocol"]["direction"] = json!("fast_rise");
+    let p = write(tmp.path(), "hebb_rise.json", &t);
+    let out = bin().arg("compare").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[sign]"));
+}
