@@ -209,8 +209,8 @@ fn static_solver_is_the_long_time_limit_of_the_network() {
     let x = &r.x;
     let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
     let mut worst: f64 = 0.0;
-    for i in 0..d.monomers.len() {
-        worst = worst.max(rel(x[i], st.c[i]));
+    for (xi, ci) in x.iter().zip(&st.c) {
+        worst = worst.max(rel(*xi, *ci));
     }
     for (e, ps) in m.pairs.iter().enumerate() {
         worst = worst.max(rel(x[ps.d.0], st.d[e]));

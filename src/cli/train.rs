@@ -95,6 +95,12 @@ pub struct TrainArgs {
 pub fn train(a: TrainArgs) -> Result<(), Failure> {
     if let (None, Some(f), Some(o)) = (&a.resume, &a.file, &a.out) {
         if super::chem::is_chemical_file(f) {
+            if a.checkpoint_every.is_some() || a.stop_after.is_some() {
+                return Err(Failure::bad_input(anyhow!(
+                    "{}: checkpoints are not implemented for chemical netlists",
+                    f.display()
+                )));
+            }
             return super::chem::train(f, o, a.cycles);
         }
     }
