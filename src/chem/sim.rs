@@ -16,6 +16,9 @@ use nalgebra::{DMatrix, DVector};
 use serde::Serialize;
 use std::cell::RefCell;
 
+/// Largest relative drift of a conservation law before a run stops (molecular.md §11.3).
+pub const DRIFT_LIMIT: f64 = 1e-8;
+
 /// One protocol segment: duration and the multipliers at its start and end.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Segment {
@@ -269,6 +272,16 @@ impl<'a> Runner<'a> {
         for (l, v0) in self.laws.iter().zip(&self.law0) {
             let d = (l.value(&self.x) - v0).abs() / v0.abs().max(1e-12);
             self.watch.drift = self.watch.drift.max(d);
+            if d > DRIFT_LIMIT {
+                return Err(ChemError::Integration {
+                    segment: seg.name.clone(),
+                    t: self.t + seg.duration,
+                    reason: format!(
+                        "conservation law {} drifted by {d:.3e} (relative; limit {DRIFT_LIMIT:e})",
+                        l.describe(net)
+                    ),
+                });
+            }
         }
         self.t += seg.duration;
         self.beta_now = beta1;

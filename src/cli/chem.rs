@@ -18,10 +18,15 @@ use std::path::Path;
 /// Does the file declare `"physics": "chemical"`? (Any read or parse problem: no, and the
 /// regular loader reports it.)
 pub fn is_chemical_file(path: &Path) -> bool {
+    /// Only the `physics` field is kept; everything else is skipped without building a tree.
+    #[derive(serde::Deserialize)]
+    struct Peek {
+        physics: Option<String>,
+    }
     std::fs::read(path)
         .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|v| nlchem::is_chemical(&v))
+        .and_then(|b| serde_json::from_slice::<Peek>(&b).ok())
+        .is_some_and(|p| p.physics.as_deref() == Some("chemical"))
 }
 
 fn load(path: &Path) -> Result<(ChemNetlist, Vec<u8>), Failure> {
