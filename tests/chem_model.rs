@@ -351,3 +351,94 @@ fn an_unbalanced_closed_reaction_is_named() {
     assert!(rep.has_errors());
     let _ = SpeciesId(0);
 }
+
+mod random_networks {
+    use nalgebra::DMatrix;
+    use physlearn::chem::network::{Network, Reaction, Species, SpeciesId};
+    use proptest::prelude::*;
+
+    /// Random binding networks: monomers of `n_el` elements, dimers of random monomer pairs,
+    /// reversible binding reactions (balanced by construction).
+    fn build(n_el: usize, dimers: &[(usize, usize)]) -> Network {
+        let mut species: Vec<Species> = (0..n_el)
+            .map(|e| Species {
+                name: format!("X{e}"),
+                composition: [(format!("X{e}"), 1.0)].into_iter().collect(),
+                init: 1.0,
+                scale: 1.0,
+            })
+            .collect();
+        let mut reactions = Vec::new();
+        for (k, &(a, b)) in dimers.iter().enumerate() {
+            let mut comp = std::collections::BTreeMap::new();
+            *comp.entry(format!("X{a}")).or_insert(0.0) += 1.0;
+            *comp.entry(format!("X{b}")).or_insert(0.0) += 1.0;
+            species.push(Species {
+                name: format!("D{k}"),
+                composition: comp,
+                init: 0.1,
+                scale: 1.0,
+            });
+            let d = SpeciesId(n_el + k);
+            let re = vec![SpeciesId(a), SpeciesId(b)];
+            reactions.push(Reaction {
+                name: format!("on{k}"),
+                reactants: re.clone(),
+                products: vec![d],
+                k: 1.0,
+                open: false,
+                drive: None,
+            });
+            reactions.push(Reaction {
+                name: format!("off{k}"),
+                reactants: vec![d],
+                products: re,
+                k: 2.0,
+                open: false,
+                drive: None,
+            });
+        }
+        Network::new(species, reactions, vec![])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn laws_span_the_element_totals(
+            n_el in 1usize..5,
+            raw in proptest::collection::vec((0usize..5, 0usize..5), 1..7),
+            drop in 0usize..100,
+        ) {
+            let dimers: Vec<(usize, usize)> = raw.iter().map(|&(a, b)| (a % n_el, b % n_el)).collect();
+            let net = build(n_el, &dimers);
+            prop_assert!(net.imbalances().is_empty());
+            let n = net.species.len();
+            let laws = net.conservation_laws(false);
+            // dim(left null space) = species − rank(N).
+            let stoich = net.stoichiometry(false);
+            let rank = stoich.clone().svd(false, false).rank(1e-9);
+            prop_assert_eq!(laws.len(), n - rank);
+            // Every element total is a combination of the laws.
+            let mut b = DMatrix::zeros(n, laws.len());
+            for (j, l) in laws.iter().enumerate() {
+                for (s, c) in &l.terms {
+                    b[(s.0, j)] = *c;
+                }
+            }
+            for e in 0..n_el {
+                let w = nalgebra::DVector::from_iterator(n, net.species.iter().map(|s| {
+                    s.composition.get(&format!("X{e}")).copied().unwrap_or(0.0)
+                }));
+                let c = b.clone().svd(true, true).solve(&w, 1e-12).unwrap();
+                prop_assert!((&b * c - &w).amax() < 1e-9, "element X{} not in the law span", e);
+            }
+            // Breaking one reaction's balance is reported for that reaction only.
+            let mut broken = net.reactions.clone();
+            let r = drop % broken.len();
+            broken[r].products.pop();
+            let net2 = Network::new(net.species.clone(), broken, vec![]);
+            let bad: Vec<usize> = net2.imbalances().iter().map(|(id, _)| id.0).collect();
+            prop_assert_eq!(bad, vec![r]);
+        }
+    }
+}
