@@ -442,3 +442,27 @@ mod random_networks {
         }
     }
 }
+
+#[test]
+fn odd_open_reactions_are_listed_for_review() {
+    let path = format!("{}/netlists/m1_molecular.json", env!("CARGO_MANIFEST_DIR"));
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let rep = physlearn::chem::checks::check(&model_of(&v));
+    assert!(!rep.diagnostics.iter().any(|d| d.code == "open_review"));
+    let k = v["reactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|r| r["id"] == "deg_hi_12")
+        .unwrap();
+    v["reactions"][k]["products"] = json!(["Y12"]); // Vh12 → Y12: a transmutation
+    let rep = physlearn::chem::checks::check(&model_of(&v));
+    let d: Vec<&String> = rep
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "open_review")
+        .map(|d| &d.message)
+        .collect();
+    assert_eq!(d.len(), 1);
+    assert!(d[0].contains("deg_hi_12"), "{d:?}");
+}

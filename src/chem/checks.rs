@@ -82,6 +82,42 @@ fn structural(model: &ChemModel, r: &mut ChemReport) {
             ),
         );
     }
+    // Open reactions: inflow/catalytic synthesis (reactants ⊆ products) and outflow/turnover
+    // (products ⊆ reactants, by composition) are expected; anything else is listed for review.
+    let comp_of = |list: &[super::network::SpeciesId]| {
+        let mut m: std::collections::BTreeMap<&str, f64> = std::collections::BTreeMap::new();
+        for sp in list {
+            for (el, c) in &net.species[sp.0].composition {
+                *m.entry(el.as_str()).or_default() += c;
+            }
+        }
+        m
+    };
+    let within = |a: &std::collections::BTreeMap<&str, f64>,
+                  b: &std::collections::BTreeMap<&str, f64>| {
+        a.iter()
+            .all(|(el, c)| *c <= b.get(el).copied().unwrap_or(0.0) + 1e-12)
+    };
+    let review: Vec<&str> = net
+        .reactions
+        .iter()
+        .filter(|rx| rx.open)
+        .filter(|rx| {
+            let (re, pr) = (comp_of(&rx.reactants), comp_of(&rx.products));
+            !within(&re, &pr) && !within(&pr, &re)
+        })
+        .map(|rx| rx.name.as_str())
+        .collect();
+    if !review.is_empty() {
+        r.push(
+            Level::Info,
+            "open_review",
+            format!(
+                "open reactions that are neither inflow/synthesis nor outflow/turnover (review): {}",
+                review.join(", ")
+            ),
+        );
+    }
     let laws = net.conservation_laws(false);
     r.conservation_laws = laws.iter().map(|l| l.describe(net)).collect();
     r.closed_conservation_laws = net.conservation_laws(true).len();
