@@ -114,7 +114,7 @@ impl OdeSystem for SegmentOde<'_> {
 }
 
 /// Running extremes and counters of an interval.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Watch {
     pub ds_min: f64,
     pub ds_max: f64,
@@ -408,7 +408,7 @@ pub fn analyse(
 }
 
 /// Per-cycle metrics (molecular.md §7).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct CycleRecord {
     pub cycle: usize,
     pub example: usize,
@@ -740,5 +740,84 @@ impl<'a> Trainer<'a> {
             &model.ell_by_pair(&self.runner.x),
             &model.examples,
         )
+    }
+}
+
+/// Identifier of the chemical training checkpoint format.
+pub const CHEM_CHECKPOINT_FORMAT: &str = "physlearn-chem-checkpoint/1";
+
+/// Everything needed to continue a chemical training run bit for bit.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct ChemCheckpoint {
+    pub format: String,
+    pub netlist_path: String,
+    pub netlist_sha256: String,
+    pub x: Vec<f64>,
+    pub t: f64,
+    pub stats: BdfStats,
+    pub inputs: Vec<f64>,
+    pub cycle: usize,
+    pub total_cycles: usize,
+    pub current_example: usize,
+    pub cost0: f64,
+    pub tau_switch: f64,
+    pub ell_cl: Vec<f64>,
+    pub cl_rate: f64,
+    pub records: Vec<CycleRecord>,
+    pub cost_cl: Vec<f64>,
+}
+
+impl<'a> Trainer<'a> {
+    /// The full state of the run.
+    pub fn checkpoint(&self, netlist_path: &str, netlist_sha256: &str) -> ChemCheckpoint {
+        ChemCheckpoint {
+            format: CHEM_CHECKPOINT_FORMAT.into(),
+            netlist_path: netlist_path.into(),
+            netlist_sha256: netlist_sha256.into(),
+            x: self.runner.x.clone(),
+            t: self.runner.t,
+            stats: self.runner.stats,
+            inputs: self.runner.inputs.clone(),
+            cycle: self.cycle,
+            total_cycles: self.total_cycles,
+            current_example: self.current_example,
+            cost0: self.cost0,
+            tau_switch: self.tau_switch,
+            ell_cl: self.ell_cl.clone(),
+            cl_rate: self.cl_rate,
+            records: self.records.clone(),
+            cost_cl: self.cost_cl.clone(),
+        }
+    }
+
+    /// Continue from a checkpoint (the conservation laws keep their initial values).
+    pub fn resume(model: &'a ChemModel, ck: ChemCheckpoint) -> Result<Self, ChemError> {
+        let n = model.network.species.len();
+        if ck.x.len() != n || ck.ell_cl.len() != model.design.pairs.len() {
+            return Err(ChemError::Invalid(format!(
+                "checkpoint state has {} species / {} linkers, the netlist {} / {}",
+                ck.x.len(),
+                ck.ell_cl.len(),
+                n,
+                model.design.pairs.len()
+            )));
+        }
+        let mut runner = Runner::new(model);
+        runner.x = ck.x;
+        runner.t = ck.t;
+        runner.stats = ck.stats;
+        runner.inputs = ck.inputs;
+        Ok(Trainer {
+            runner,
+            cycle: ck.cycle,
+            total_cycles: ck.total_cycles,
+            current_example: ck.current_example,
+            cost0: ck.cost0,
+            tau_switch: ck.tau_switch,
+            ell_cl: ck.ell_cl,
+            cl_rate: ck.cl_rate,
+            records: ck.records,
+            cost_cl: ck.cost_cl,
+        })
     }
 }

@@ -4,7 +4,7 @@
 use super::{progress_bar, Failure};
 use anyhow::{anyhow, Context};
 use physlearn::chem::checks::{check as run_checks, ChemReport};
-use physlearn::chem::sim::{one_cycle, CycleRecord, Trainer};
+use physlearn::chem::sim::{one_cycle, ChemCheckpoint, CycleRecord, Trainer};
 use physlearn::chem::{reduced, ChemError, ChemModel};
 use physlearn::io::output::{write_atomic, Manifest, StagedDir};
 use physlearn::io::plot::{xy_plot, Figure, Series};
@@ -385,16 +385,70 @@ fn plots(dir: &Path, t: &Trainer<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn train(file: &Path, out: &Path, cycles: Option<usize>) -> Result<(), Failure> {
+/// Options of `train` for the chemical family.
+pub struct TrainOpts {
+    pub cycles: Option<usize>,
+    pub checkpoint_every: Option<usize>,
+    pub stop_after: Option<usize>,
+}
+
+pub fn train(
+    file: &Path,
+    out: &Path,
+    o: TrainOpts,
+    resume: Option<ChemCheckpoint>,
+) -> Result<(), Failure> {
     let (nl, bytes) = load(file)?;
     let m = &nl.model;
-    let n = cycles.unwrap_or(m.protocol.cycles);
-    if n == 0 {
-        return Err(Failure::bad_input(anyhow!("--cycles must be ≥ 1")));
-    }
+    let hash = physlearn::io::output::sha256_hex(&bytes);
+    refuse_on_errors(file, &run_checks(m))?;
+    let mut t = match resume {
+        Some(ck) => {
+            if ck.netlist_sha256 != hash {
+                return Err(Failure::bad_input(anyhow!(
+                    "{}: the netlist changed since the checkpoint was written",
+                    file.display()
+                )));
+            }
+            Trainer::resume(m, ck).map_err(numerical(file))?
+        }
+        None => {
+            let n = o.cycles.unwrap_or(m.protocol.cycles);
+            if n == 0 {
+                return Err(Failure::bad_input(anyhow!("--cycles must be ≥ 1")));
+            }
+            Trainer::new(m, n, 0.6).map_err(numerical(file))?
+        }
+    };
     std::fs::create_dir_all(out).map_err(|e| Failure::other(anyhow!("{}: {e}", out.display())))?;
     let started = std::time::Instant::now();
-    let t = drive(file, m, n, "train", 0)?;
+    let pb = progress_bar(t.total_cycles as u64, "train");
+    pb.set_position(t.cycle as u64);
+    let mut this_run = 0usize;
+    let path_text = file.display().to_string();
+    while !t.done() {
+        let r = t.step().map_err(numerical(file))?;
+        this_run += 1;
+        pb.set_position(t.cycle as u64);
+        pb.set_message(format!("cost {:.3e} cos {:.3}", r.cost_all, r.cos_cl));
+        let due = o
+            .checkpoint_every
+            .is_some_and(|k| k > 0 && t.cycle % k == 0);
+        if due || o.stop_after == Some(this_run) {
+            let ck = t.checkpoint(&path_text, &hash);
+            let text = serde_json::to_string(&ck).map_err(Failure::other)?;
+            write_atomic(&out.join("checkpoint.json"), text.as_bytes())?;
+        }
+        if o.stop_after == Some(this_run) && !t.done() {
+            pb.finish_and_clear();
+            eprintln!(
+                "stopped after {this_run} cycles; resume with --resume {}",
+                out.display()
+            );
+            return Ok(());
+        }
+    }
+    pb.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
     write_atomic(
         &out.join("train.csv"),
@@ -643,4 +697,32 @@ pub fn bench(
         "method": "bdf", "sparse_lu": m.solver.sparse_lu,
     });
     Ok((line, v))
+}
+
+/// A chemical checkpoint in `dir/checkpoint.json`, if that is what the directory holds (`None`:
+/// no such file or another family's checkpoint, left to the regular resume path).
+pub fn read_checkpoint(dir: &Path) -> Result<Option<ChemCheckpoint>, Failure> {
+    let Ok(text) = std::fs::read_to_string(dir.join("checkpoint.json")) else {
+        return Ok(None);
+    };
+    #[derive(serde::Deserialize)]
+    struct Peek {
+        format: Option<String>,
+    }
+    let is_chem = serde_json::from_str::<Peek>(&text)
+        .ok()
+        .and_then(|p| p.format)
+        .is_some_and(|f| f == physlearn::chem::sim::CHEM_CHECKPOINT_FORMAT);
+    if !is_chem {
+        return Ok(None);
+    }
+    serde_json::from_str(&text)
+        .map(Some)
+        .with_context(|| {
+            format!(
+                "{}: invalid checkpoint",
+                dir.join("checkpoint.json").display()
+            )
+        })
+        .map_err(Failure::bad_input)
 }

@@ -95,13 +95,26 @@ pub struct TrainArgs {
 pub fn train(a: TrainArgs) -> Result<(), Failure> {
     if let (None, Some(f), Some(o)) = (&a.resume, &a.file, &a.out) {
         if super::chem::is_chemical_file(f) {
-            if a.checkpoint_every.is_some() || a.stop_after.is_some() {
-                return Err(Failure::bad_input(anyhow!(
-                    "{}: checkpoints are not implemented for chemical netlists",
-                    f.display()
-                )));
-            }
-            return super::chem::train(f, o, a.cycles);
+            let opts = super::chem::TrainOpts {
+                cycles: a.cycles,
+                checkpoint_every: a.checkpoint_every,
+                stop_after: a.stop_after,
+            };
+            return super::chem::train(f, o, opts, None);
+        }
+    }
+    if let Some(dir) = &a.resume {
+        if let Some(ck) = super::chem::read_checkpoint(dir)? {
+            let file = a
+                .file
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(&ck.netlist_path));
+            let opts = super::chem::TrainOpts {
+                cycles: None,
+                checkpoint_every: a.checkpoint_every,
+                stop_after: a.stop_after,
+            };
+            return super::chem::train(&file, dir, opts, Some(ck));
         }
     }
     let (dir, file, resume_ck) = match (&a.resume, &a.file, &a.out) {

@@ -145,7 +145,7 @@ pub struct BdfOptions {
 }
 
 /// Statistics of one integration.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct BdfStats {
     /// Right-hand-side evaluations, including those of the finite-difference Jacobians.
     pub rhs_evals: u64,
