@@ -662,10 +662,111 @@ pub fn lattice(n: usize, v_left: f64, g0: Option<Vec<f64>>) -> Result<Value, Gen
                      "ramp_shape": "linear_beta", "cycles": 20, "initial": "rest"},
         "solver": {"method": "dopri5", "rtol": 1e-6, "atol": 1e-9, "h_init": 0.01, "h_max": 10.0},
         "record": {"elements": ["e0"], "samples_per_segment": 0},
-        "meta": {"generator": format!("physlearn generate lattice --n {n} --v-left {v_left}"), "workload": "lattice-n (../shared/bench/README.md)",
-                 "n": n, "n_edges": n_edges, "output_node": format!("n{out}"),
-                 "note": "paper-literal leaky series element with the polar signal: a performance workload, not a learning task"},
+        "meta": lattice_meta(n, v_left),
     }))
+}
+
+/// `meta` of the lattice-n netlist.
+fn lattice_meta(n: usize, v_left: f64) -> Value {
+    let out = (n / 2) * n + n / 2;
+    json!({"generator": format!("physlearn generate lattice --n {n} --v-left {v_left}"), "workload": "lattice-n (../shared/bench/README.md)",
+           "n": n, "n_edges": 2 * n * (n - 1), "output_node": format!("n{out}"),
+           "note": "paper-literal leaky series element with the polar signal: a performance workload, not a learning task"})
+}
+
+/// The `lattice-n` netlist of [`lattice`], built without its JSON tree (a lattice-256 tree is
+/// several hundred MiB): a 3×3 lattice with the same parameters goes through the netlist
+/// validation, and its validated element, protocol and solver settings are replicated over the
+/// n×n grid. Equal to `netlist::from_value(&lattice(n, v_left, g0))` (test
+/// `lattice_netlist_equals_the_json_path`).
+pub fn lattice_netlist(
+    n: usize,
+    v_left: f64,
+    g0: Option<Vec<f64>>,
+) -> Result<netlist::Netlist, GenerateError> {
+    use crate::physics::model::{Domain, Element, Example, NodeId, Output, Stencil};
+    const T: usize = 3;
+    if n < T {
+        return Err(GenerateError::Invalid(format!(
+            "lattice needs n ≥ 3, got {n}"
+        )));
+    }
+    let n_edges = 2 * n * (n - 1);
+    let g0 = match g0 {
+        Some(g) if g.len() == n_edges => g,
+        Some(g) => {
+            return Err(GenerateError::Invalid(format!(
+                "g0 has {} values, lattice-{n} has {n_edges} edges",
+                g.len()
+            )))
+        }
+        None => {
+            let mut rng = ChaCha8Rng::seed_from_u64(20240601 + n as u64);
+            (0..n_edges).map(|_| 0.5 + rng.random::<f64>()).collect()
+        }
+    };
+    let mut nl = {
+        let v = lattice(T, v_left, Some(vec![1.0; 2 * T * (T - 1)]))?;
+        let mut nl = netlist::from_value(&v)?;
+        // The metadata of the full-size netlist (small: no per-element entries).
+        let full = lattice_meta(n, v_left);
+        nl.meta = full;
+        nl
+    };
+    let template: Element = nl.network.elements[0].clone();
+    let net = &mut nl.network;
+    if net.domain != Domain::Flow || net.outputs.len() != 1 || net.examples.len() != 1 {
+        return Err(GenerateError::Invalid(
+            "lattice template: unexpected structure".into(),
+        ));
+    }
+    net.node_names = (0..n * n).map(|k| format!("n{k}")).collect();
+    net.positions = (0..n * n)
+        .map(|k| [(k % n) as f64, (k / n) as f64])
+        .collect();
+    let mut elements = Vec::with_capacity(n_edges);
+    for r in 0..n {
+        for c in 0..n {
+            let k = r * n + c;
+            let mut push = |i: usize, j: usize| {
+                let e = elements.len();
+                let mut el = template.clone();
+                el.name = format!("e{e}");
+                el.nodes = (NodeId(i), NodeId(j));
+                el.stencil = Stencil::edge(Domain::Flow, i, j, &net.positions);
+                el.w0 = g0[e];
+                elements.push(el);
+            };
+            if c < n - 1 {
+                push(k, k + 1);
+            }
+            if r < n - 1 {
+                push(k, k + n);
+            }
+        }
+    }
+    net.elements = elements;
+    let out = (n / 2) * n + n / 2;
+    let name = net.outputs[0].name.clone();
+    net.outputs = vec![Output {
+        name,
+        stencil: Stencil::node(out),
+        nodes: vec![NodeId(out)],
+    }];
+    net.dirichlet_dofs = (0..n)
+        .map(|r| r * n)
+        .chain((0..n).map(|r| r * n + n - 1))
+        .collect();
+    net.waveforms = vec![None; 2 * n];
+    let targets = net.examples[0].targets.clone();
+    net.examples = vec![Example {
+        xd: std::iter::repeat_n(v_left, n)
+            .chain(std::iter::repeat_n(0.0, n))
+            .collect(),
+        targets,
+    }];
+    net.index_dofs();
+    Ok(nl)
 }
 
 /// Read a g0 file (one value per line, the reference's format).

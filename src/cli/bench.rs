@@ -82,6 +82,14 @@ fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// On-CPU time of the calling thread in seconds (`/proc/thread-self/schedstat`, nanoseconds): on
+/// a shared machine it excludes the time the thread waited for a core.
+fn thread_cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: f64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(ns * 1e-9)
+}
+
 fn lattice(n: usize, v_left: f64, g0: Option<PathBuf>, out: PathBuf) -> Result<(), Failure> {
     use physlearn::io::output::StagedDir;
     use physlearn::physics::run::Runner;
@@ -90,12 +98,11 @@ fn lattice(n: usize, v_left: f64, g0: Option<PathBuf>, out: PathBuf) -> Result<(
         Some(p) => Some(physlearn::generate::read_g0(p).map_err(Failure::bad_input)?),
         None => None,
     };
-    // Build the netlist, validate it and keep only the prepared model (the JSON tree of a
-    // lattice-256 is several hundred MiB).
+    // Build the validated netlist without its JSON tree (several hundred MiB at n = 256) and
+    // keep only the prepared model.
     let prep = {
-        let v = physlearn::generate::lattice(n, v_left, g0v).map_err(Failure::bad_input)?;
-        let nl = physlearn::netlist::from_value(&v).map_err(Failure::bad_input)?;
-        drop(v);
+        let nl =
+            physlearn::generate::lattice_netlist(n, v_left, g0v).map_err(Failure::bad_input)?;
         sim::prepare(&nl).map_err(|e| Failure::numerical(anyhow!("{e}")))?
     };
     let saw = prep
@@ -106,14 +113,21 @@ fn lattice(n: usize, v_left: f64, g0: Option<PathBuf>, out: PathBuf) -> Result<(
     let stage = StagedDir::new(&out)?;
     let setup = t_total.elapsed().as_secs_f64();
     let t0 = std::time::Instant::now();
+    let cpu0 = thread_cpu_seconds();
     let mut runner = Runner::new(net, prep.solver, net.initial_params())
         .map_err(|e| Failure::numerical(anyhow!("{e}")))?;
     runner.states = physlearn::physics::model::States::zeros(net.n_elements());
     let mut vout = Vec::new();
+    let n_ex = net.examples.len();
     for _ in 0..saw.cycles {
+        // One cycle as `Runner::run_cycle` integrates it, without its per-cycle bookkeeping (a
+        // static cost solve and copies of w), which is not part of the workload.
+        runner.dynamics.invalidate_factor();
+        let segs = saw.cycle_segments(runner.cycle, runner.t, saw.beta_max, n_ex);
         runner
-            .run_cycle(&saw, saw.beta_max, Sampling { per_segment: 0 })
+            .run_segments(&segs, Sampling { per_segment: 0 })
             .map_err(|e| Failure::numerical(anyhow!("{e}")))?;
+        runner.cycle += 1;
         let v = runner.dynamics.layout.pack(&runner.params, &runner.states);
         let o = runner
             .dynamics
@@ -122,7 +136,13 @@ fn lattice(n: usize, v_left: f64, g0: Option<PathBuf>, out: PathBuf) -> Result<(
         vout.push(o[0]);
     }
     let wall = t0.elapsed().as_secs_f64();
+    let cpu = match (cpu0, thread_cpu_seconds()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
     let st = runner.dynamics.stats;
+    let (cg_iterations, refactorizations) = runner.dynamics.reuse_stats();
+    let triangular_solves = runner.dynamics.triangular_solves();
     let g: String = runner
         .params
         .w
@@ -141,8 +161,9 @@ fn lattice(n: usize, v_left: f64, g0: Option<PathBuf>, out: PathBuf) -> Result<(
         "tool": "physlearn", "version": env!("CARGO_PKG_VERSION"), "n": n, "E": net.n_elements(), "v_left": v_left,
         "g0": g0.as_ref().map(|p| p.display().to_string()),
         "method": prep.solver.method, "rtol": prep.solver.rtol, "atol": prep.solver.atol,
-        "wall_seconds": wall, "setup_seconds": setup, "rhs_evals": st.rhs_evals, "accepted_steps": st.accepted_steps,
+        "wall_seconds": wall, "cpu_seconds": cpu, "setup_seconds": setup, "rhs_evals": st.rhs_evals, "accepted_steps": st.accepted_steps,
         "rejected_steps": st.rejected_steps, "factorizations": st.factorizations,
+        "cg_iterations": cg_iterations, "refactorizations": refactorizations, "triangular_solves": triangular_solves,
         "linear_solve_seconds": runner.dynamics.linear_solve_seconds(),
         "peak_rss_bytes": peak_rss_bytes(), "n_g_changed": n_changed,
         "vout": vout,
@@ -150,11 +171,15 @@ fn lattice(n: usize, v_left: f64, g0: Option<PathBuf>, out: PathBuf) -> Result<(
     stage.write_json("bench.json", &res)?;
     stage.commit()?;
     say!(
-        "lattice-{n} (E = {}, v_left = {v_left}): {wall:.3} s, {} RHS, {} accepted / {} rejected steps, linear solve {:.3} s, peak RSS {:.1} MiB",
+        "lattice-{n} (E = {}, v_left = {v_left}): {wall:.3} s (on-CPU {:.3} s), {} RHS, {} accepted / {} rejected steps, {} factorisations, {} PCG iterations, {} triangular solve pairs, linear solve {:.3} s, peak RSS {:.1} MiB",
         net.n_elements(),
+        cpu.unwrap_or(f64::NAN),
         st.rhs_evals,
         st.accepted_steps,
         st.rejected_steps,
+        st.factorizations,
+        cg_iterations,
+        triangular_solves,
         runner.dynamics.linear_solve_seconds(),
         peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0
     );

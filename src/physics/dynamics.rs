@@ -6,10 +6,18 @@
 //! chemistry:  τ_x ẋ = s/s_ref − x − r,  τ_r ṙ = x − ε r  (integral feedback)
 //! learning:   dp/dt = π ρ N_θ(σ) F(p)                    (p = w or l; σ from the arm or x)
 //! ```
-//! Integration is segment by segment (no step crosses a drive corner) with ode_solvers' Dopri5,
-//! Dop853 or fixed-step RK4.
+//! Integration is segment by segment (no step crosses a drive corner) with the allocation-free
+//! Dopri5 of [`super::dopri`] (ode_solvers' algorithm; ode_solvers itself remains available as the
+//! reference, [`Dynamics::reference_integrator`]), ode_solvers' Dop853 or fixed-step RK4, or the
+//! implicit BDF of `stiff.rs`.
+//!
+//! The hot path is allocation-free: the packed state is scattered by flat index maps, the
+//! element conductances `k_e = a_e + c_e` and loads `k_e r_e = a_e l_e + c_e z_e` come from flat
+//! per-element tables, and [`DynamicEquilibrium`] solves with a reused factor and returns the
+//! drops directly.
 
-use super::equilibrium::{drops, outputs, ArmMode, Equilibrium};
+use super::dopri::{Dopri5Options, Dopri5Work};
+use super::equilibrium::DynamicEquilibrium;
 use super::model::{ArmSignal, LearnTarget, Network, Params, SignalSource, States};
 use super::protocol::Segment;
 use super::PhysicsError;
@@ -237,6 +245,109 @@ struct Compact {
     arms: Vec<ArmK>,
     chems: Vec<usize>,
     channels: Vec<ChanK>,
+    /// Per element: how `(a, c)` follow from `w` ([`Element::conductances`] as a table).
+    cond: Vec<CondK>,
+    /// (packed index, element) of every `z`, `w`, `l` and chemistry `x` (`r` follows `x`).
+    map_z: Vec<(u32, u32)>,
+    map_w: Vec<(u32, u32)>,
+    map_l: Vec<(u32, u32)>,
+    map_x: Vec<(u32, u32)>,
+    uniform: Option<Uniform>,
+}
+
+/// Hot path for networks whose packed state is exactly the arm states `z` (element order, at
+/// `z_off + e`) and the weights `w` (at `w_off + e`), every element with one weight channel
+/// driven by its own arm (e.g. lattice-n): the state slices are read in place (no unpack), the
+/// per-element parameters come from a small deduplicated table, and one fused loop writes `ż`
+/// and `ẇ`. Same floating-point operations as the general loops.
+#[derive(Clone, Debug)]
+struct Uniform {
+    z_off: usize,
+    w_off: usize,
+    /// Index into `kinds` per element.
+    kind: Vec<u32>,
+    kinds: Vec<UniK>,
+}
+
+#[derive(Clone, Debug)]
+struct UniK {
+    cond: CondK,
+    arm: ArmK,
+    chan: ChanK,
+    signal: ArmSignal,
+}
+
+impl Uniform {
+    fn new(net: &Network, layout: &Layout, c: &Compact) -> Option<Uniform> {
+        let ne = net.n_elements();
+        if ne == 0 || layout.len != 2 * ne || c.arms.len() != ne || c.channels.len() != ne {
+            return None;
+        }
+        let (z_off, w_off) = (layout.z[0]?, layout.w[0]?);
+        let mut kind = Vec::with_capacity(ne);
+        let mut kinds: Vec<UniK> = Vec::new();
+        let mut seen = std::collections::HashMap::<String, u32>::new();
+        for e in 0..ne {
+            let (a, ch) = (&c.arms[e], &c.channels[e]);
+            let signal = match ch.source {
+                SignalSource::Arm(s) => s,
+                SignalSource::Chem(_) => return None,
+            };
+            if layout.z[e] != Some(z_off + e)
+                || layout.w[e] != Some(w_off + e)
+                || layout.chem[e].is_some()
+                || layout.l[e].is_some()
+                || a.e != e
+                || ch.e != e
+                || ch.i != w_off + e
+                || !ch.bounded
+            {
+                return None;
+            }
+            let mut arm = a.clone();
+            let mut chan = ch.clone();
+            // Element-independent parameter record (the indices are implied by e).
+            arm.e = 0;
+            arm.i = 0;
+            chan.e = 0;
+            chan.i = 0;
+            let k = UniK {
+                cond: c.cond[e],
+                arm,
+                chan,
+                signal,
+            };
+            let key = format!("{k:?}");
+            let id = match seen.get(&key) {
+                Some(&id) => id,
+                None => {
+                    let id = kinds.len() as u32;
+                    seen.insert(key, id);
+                    kinds.push(k);
+                    id
+                }
+            };
+            kind.push(id);
+        }
+        Some(Uniform {
+            z_off,
+            w_off,
+            kind,
+            kinds,
+        })
+    }
+}
+
+/// `w_eff = max(w, w_min, 0)`, `a = da w_eff`, `c = dc w_eff + c0` (da, dc ∈ {0, 1}): the
+/// closed form of [`Element::conductances`] (same floating-point results).
+///
+/// [`Element::conductances`]: super::model::Element::conductances
+#[derive(Copy, Clone, Debug)]
+struct CondK {
+    da: f64,
+    dc: f64,
+    c0: f64,
+    w_min: f64,
 }
 
 #[derive(Clone, Debug)]
@@ -269,6 +380,34 @@ impl Compact {
     fn new(net: &Network, layout: &Layout) -> Self {
         let mut c = Compact::default();
         for (e, el) in net.elements.iter().enumerate() {
+            let (da, dc, c0) = match (&el.arm, el.w_is_direct) {
+                (None, _) => (1.0, 0.0, 0.0),
+                (Some(arm), true) => match (arm.loading, arm.g) {
+                    (false, _) => (1.0, 0.0, 0.0),
+                    (true, Some(g)) => (1.0, 0.0, g),
+                    (true, None) => (1.0, 1.0, 0.0),
+                },
+                (Some(arm), false) => (0.0, if arm.loading { 1.0 } else { 0.0 }, 0.0),
+            };
+            c.cond.push(CondK {
+                da,
+                dc,
+                c0,
+                w_min: el.bounds.w_min,
+            });
+            let eu = e as u32;
+            if let Some(i) = layout.z[e] {
+                c.map_z.push((i as u32, eu));
+            }
+            if let Some(i) = layout.chem[e] {
+                c.map_x.push((i as u32, eu));
+            }
+            if let Some(i) = layout.w[e] {
+                c.map_w.push((i as u32, eu));
+            }
+            if let Some(i) = layout.l[e] {
+                c.map_l.push((i as u32, eu));
+            }
             if let (Some(i), Some(arm)) = (layout.z[e], &el.arm) {
                 c.arms.push(ArmK {
                     e,
@@ -301,6 +440,7 @@ impl Compact {
                 }
             }
         }
+        c.uniform = Uniform::new(net, layout, &c);
         c
     }
 }
@@ -308,9 +448,12 @@ impl Compact {
 /// Scratch of one right-hand side.
 #[derive(Clone, Debug)]
 struct Scratch {
-    eq: Equilibrium,
+    eq: DynamicEquilibrium,
     params: Params,
     states: States,
+    /// Element conductances `k_e` and loads `k_e r_e` of the current evaluation.
+    k: Vec<f64>,
+    kr: Vec<f64>,
     y: Vec<f64>,
     xd: Vec<f64>,
     targets: Vec<f64>,
@@ -326,6 +469,13 @@ pub struct Dynamics<'a> {
     scratch: RefCell<Scratch>,
     pub settings: SolverSettings,
     pub stats: SolverStats,
+    /// Integrate Dopri5 with ode_solvers instead of the own allocation-free implementation
+    /// (reference; same algorithm and results).
+    pub reference_integrator: bool,
+    /// Return every accepted step from [`Dynamics::integrate_segment`] (`false`: only the end
+    /// point; the runner turns it off when it samples nothing).
+    pub record_steps: bool,
+    dopri_work: Dopri5Work,
 }
 
 /// Snapshot of the network at one time (for time series).
@@ -340,7 +490,7 @@ pub struct Sample {
 
 impl<'a> Dynamics<'a> {
     pub fn new(net: &'a Network, settings: SolverSettings) -> Result<Self, PhysicsError> {
-        let mut eq = Equilibrium::new(net)?;
+        let mut eq = DynamicEquilibrium::new(net)?;
         eq.set_reuse(settings.factor_reuse);
         let n = net.n_elements();
         let layout = Layout::new(net);
@@ -352,6 +502,8 @@ impl<'a> Dynamics<'a> {
                 eq,
                 params: net.initial_params(),
                 states: States::zeros(n),
+                k: vec![0.0; n],
+                kr: vec![0.0; n],
                 y: vec![0.0; n],
                 xd: vec![0.0; net.dirichlet_dofs.len()],
                 targets: vec![0.0; net.outputs.len()],
@@ -360,7 +512,76 @@ impl<'a> Dynamics<'a> {
             }),
             settings,
             stats: SolverStats::default(),
+            reference_integrator: false,
+            record_steps: true,
+            dopri_work: Dopri5Work::default(),
         })
+    }
+
+    /// Scatter the packed state into the scratch parameters/states (flat index maps; the
+    /// entries that are not integrated keep their values).
+    fn unpack_fast(&self, v: &[f64], p: &mut Params, s: &mut States) {
+        let c = &self.compact;
+        for &(i, e) in &c.map_z {
+            s.z[e as usize] = v[i as usize];
+        }
+        for &(i, e) in &c.map_x {
+            s.x[e as usize] = v[i as usize];
+            s.r[e as usize] = v[i as usize + 1];
+        }
+        for &(i, e) in &c.map_w {
+            p.w[e as usize] = v[i as usize];
+        }
+        for &(i, e) in &c.map_l {
+            p.l[e as usize] = v[i as usize];
+        }
+    }
+
+    /// Unpack `v`, set the boundary at `t` and solve the equilibrium into `sc.y`.
+    fn solve_at(
+        &self,
+        sc: &mut Scratch,
+        seg: &Segment,
+        t: f64,
+        v: &[f64],
+    ) -> Result<f64, PhysicsError> {
+        let beta = seg.beta(t);
+        self.boundary(seg, t, &mut sc.xd, &mut sc.targets);
+        if let Some(u) = &self.compact.uniform {
+            let ne = u.kind.len();
+            let (z, w) = (&v[u.z_off..u.z_off + ne], &v[u.w_off..u.w_off + ne]);
+            let l = &sc.params.l;
+            for e in 0..ne {
+                let c = &u.kinds[u.kind[e] as usize].cond;
+                let we = w[e].max(c.w_min).max(0.0);
+                let a = c.da * we;
+                let cc = c.dc * we + c.c0;
+                sc.k[e] = a + cc;
+                sc.kr[e] = a * l[e] + cc * z[e];
+            }
+        } else {
+            self.unpack_fast(v, &mut sc.params, &mut sc.states);
+            let (w, l, z) = (&sc.params.w, &sc.params.l, &sc.states.z);
+            for (e, c) in self.compact.cond.iter().enumerate() {
+                let we = w[e].max(c.w_min).max(0.0);
+                let a = c.da * we;
+                let cc = c.dc * we + c.c0;
+                sc.k[e] = a + cc;
+                sc.kr[e] = a * l[e] + cc * z[e];
+            }
+        }
+        sc.eq
+            .solve(
+                self.net,
+                &sc.k,
+                &sc.kr,
+                beta,
+                &sc.xd,
+                &sc.targets,
+                &mut sc.y,
+            )
+            .map_err(|e| e.at_time(t))?;
+        Ok(beta)
     }
 
     /// Forget the reusable factor of the RHS solves (cycle boundaries).
@@ -371,6 +592,11 @@ impl<'a> Dynamics<'a> {
     /// (PCG iterations, refactorisations) of the RHS solves so far.
     pub fn reuse_stats(&self) -> (u64, u64) {
         self.scratch.borrow().eq.reuse_stats()
+    }
+
+    /// Triangular solve pairs (`L Lᵀ`) of the RHS solves so far.
+    pub fn triangular_solves(&self) -> u64 {
+        self.scratch.borrow().eq.solver_stats().1
     }
 
     /// Wall time spent in the network solves of the right-hand side so far.
@@ -418,29 +644,47 @@ impl<'a> Dynamics<'a> {
         let mut guard = self.scratch.borrow_mut();
         let sc = &mut *guard;
         sc.rhs_evals += 1;
-        self.layout.unpack(v, &mut sc.params, &mut sc.states);
-        let beta = seg.beta(t);
-        self.boundary(seg, t, &mut sc.xd, &mut sc.targets);
         let net = self.net;
-        let x = match sc.eq.solve(
-            net,
-            &sc.params.w,
-            &sc.params.l,
-            ArmMode::Dynamic(&sc.states.z),
-            beta,
-            &sc.xd,
-            &sc.targets,
-        ) {
-            Ok(x) => x,
-            Err(e) => {
-                if sc.error.is_none() {
-                    sc.error = Some(e.at_time(t));
-                }
-                dv.iter_mut().for_each(|d| *d = f64::NAN);
-                return;
+        if let Err(e) = self.solve_at(sc, seg, t, v) {
+            if sc.error.is_none() {
+                sc.error = Some(e);
             }
-        };
-        drops(net, x, &mut sc.y);
+            dv.iter_mut().for_each(|d| *d = f64::NAN);
+            return;
+        }
+        if let Some(u) = &self.compact.uniform {
+            // Fused arm + learning loop; `chk` turns NaN if any derivative is not finite.
+            let ne = u.kind.len();
+            let (z, w, y) = (&v[u.z_off..u.z_off + ne], &v[u.w_off..u.w_off + ne], &sc.y);
+            let mut chk = 0.0;
+            for e in 0..ne {
+                let kp = &u.kinds[u.kind[e] as usize];
+                let (a, c) = (&kp.arm, &kp.chan);
+                let (ze, we, ye) = (z[e], w[e], y[e]);
+                let g = if a.g.is_nan() {
+                    we.max(a.w_min).max(0.0)
+                } else {
+                    a.g
+                };
+                let dz = (g * (ye - ze) - a.g_leak * ze) * a.inv_cap;
+                let uu = ye - ze;
+                let sigma = match kp.signal {
+                    ArmSignal::Energy => 2.0 * ze * uu,
+                    ArmSignal::Abs => ze.signum() * uu,
+                    ArmSignal::Polar => uu,
+                    ArmSignal::Tension => we.max(c.bounds.w_min).max(0.0) * uu,
+                };
+                let rate = c.gain * c.nonlinearity.apply(sigma, c.theta);
+                let dw = c.bounds.window(we, rate);
+                dv[u.z_off + e] = dz;
+                dv[u.w_off + e] = dw;
+                chk += (dz - dz) + (dw - dw);
+            }
+            if chk.is_nan() {
+                self.record_non_finite(sc, t, dv);
+            }
+            return;
+        }
         let (p, s, y) = (&sc.params, &sc.states, &sc.y);
         // Arms: cap ż = c (y − z) − g_L z (flat arrays, cache friendly).
         for a in &self.compact.arms {
@@ -483,11 +727,16 @@ impl<'a> Dynamics<'a> {
                 rate
             };
         }
+        self.record_non_finite(sc, t, dv);
+    }
+
+    /// Record the first non-finite derivative (if any) as the evaluation's error.
+    fn record_non_finite(&self, sc: &mut Scratch, t: f64, dv: &[f64]) {
         if let Some(i) = dv.iter().position(|d| !d.is_finite()) {
             if sc.error.is_none() {
                 let (e, what) = self.layout.owner(i).unwrap_or((0, "state"));
                 sc.error = Some(PhysicsError::NonFinite {
-                    element: net.elements[e].name.clone(),
+                    element: self.net.elements[e].name.clone(),
                     what: what.to_string(),
                     time: t,
                 });
@@ -499,29 +748,12 @@ impl<'a> Dynamics<'a> {
     pub fn observe(&self, seg: &Segment, t: f64, v: &[f64]) -> Result<Sample, PhysicsError> {
         let mut guard = self.scratch.borrow_mut();
         let sc = &mut *guard;
-        self.layout.unpack(v, &mut sc.params, &mut sc.states);
-        let beta = seg.beta(t);
-        self.boundary(seg, t, &mut sc.xd, &mut sc.targets);
-        let x = sc
-            .eq
-            .solve(
-                self.net,
-                &sc.params.w,
-                &sc.params.l,
-                ArmMode::Dynamic(&sc.states.z),
-                beta,
-                &sc.xd,
-                &sc.targets,
-            )
-            .map_err(|e| e.at_time(t))?
-            .to_vec();
-        let mut y = vec![0.0; self.net.n_elements()];
-        drops(self.net, &x, &mut y);
+        let beta = self.solve_at(sc, seg, t, v)?;
         Ok(Sample {
             t,
             beta,
-            outputs: outputs(self.net, &x),
-            y,
+            outputs: sc.eq.outputs(&sc.xd),
+            y: sc.y.clone(),
             state: v.to_vec(),
         })
     }
@@ -571,6 +803,53 @@ impl<'a> Dynamics<'a> {
         let n_stiff = if s.stiffness_check { 1000 } else { u32::MAX };
         let mut implicit = super::stiff::BdfStats::default();
         let (result, ts, ys) = match s.method {
+            Method::Dopri5 | Method::Auto if !self.reference_integrator => {
+                let opt = Dopri5Options {
+                    rtol: s.rtol,
+                    atol: s.atol,
+                    h_init: h0,
+                    h_max,
+                    safety: 0.9,
+                    beta: 0.04,
+                    fac_min: 0.2,
+                    fac_max: 10.0,
+                    max_steps: s.max_steps,
+                    n_stiff,
+                };
+                let mut work = std::mem::take(&mut self.dopri_work);
+                let mut y = v0;
+                let record = self.record_steps;
+                let mut ts = vec![seg.t0];
+                let mut ys = if record { vec![y.clone()] } else { Vec::new() };
+                let this = &*self;
+                let (res, x) = super::dopri::integrate(
+                    |t, v: &[f64], dv: &mut [f64]| this.rhs(seg, t, v, dv),
+                    seg.t0,
+                    seg.t1,
+                    y.as_mut_slice(),
+                    &opt,
+                    &mut work,
+                    |t, v| {
+                        if record {
+                            ts.push(t);
+                            ys.push(DVector::from_column_slice(v));
+                        }
+                        this.scratch.borrow().error.is_some()
+                    },
+                );
+                self.dopri_work = work;
+                if !record {
+                    ts = vec![x];
+                    ys = vec![y];
+                }
+                let c = |x: u64| u32::try_from(x).unwrap_or(u32::MAX);
+                let res = res.map(|st| ode_solvers::dop_shared::Stats {
+                    num_eval: c(st.rhs_evals),
+                    accepted_steps: c(st.accepted_steps),
+                    rejected_steps: c(st.rejected_steps),
+                });
+                (res, ts, ys)
+            }
             Method::Dopri5 | Method::Auto => {
                 let mut st = Dopri5::from_param(
                     sys,

@@ -131,42 +131,49 @@ fn split(net: &Network, st: &Stencil) -> (Vec<(usize, f64)>, Vec<(usize, f64)>) 
     (free, dir)
 }
 
-impl Equilibrium {
-    pub fn new(net: &Network) -> Result<Self, PhysicsError> {
-        let mut pairs = Vec::new();
-        let stencils: Vec<&Stencil> = net
-            .elements
-            .iter()
-            .map(|e| &e.stencil)
-            .chain(net.outputs.iter().map(|o| &o.stencil))
-            .collect();
-        let mut split_all = Vec::with_capacity(stencils.len());
-        for st in &stencils {
-            let (free, dir) = split(net, st);
-            for &(a, _) in &free {
-                for &(b, _) in &free {
-                    pairs.push((a, b));
-                }
+/// The pattern of `A_f` (union of all element and output blocks) with its symbolic analysis, and
+/// every element's and output's terms (element terms first, then outputs).
+fn analyse(net: &Network) -> Result<(SpdSolver, Vec<Terms>), PhysicsError> {
+    let mut pairs = Vec::new();
+    let stencils: Vec<&Stencil> = net
+        .elements
+        .iter()
+        .map(|e| &e.stencil)
+        .chain(net.outputs.iter().map(|o| &o.stencil))
+        .collect();
+    let mut split_all = Vec::with_capacity(stencils.len());
+    for st in &stencils {
+        let (free, dir) = split(net, st);
+        for &(a, _) in &free {
+            for &(b, _) in &free {
+                pairs.push((a, b));
             }
-            split_all.push((free, dir));
         }
-        let solver = SpdSolver::new(net.n_free, pairs).map_err(|e| PhysicsError::Linear {
-            what: format!("symbolic analysis: {e}"),
-        })?;
-        let mut terms = Vec::with_capacity(split_all.len());
-        for (free, dir) in split_all {
-            let mut slots = Vec::new();
-            for &(a, ca) in &free {
-                for &(b, cb) in &free {
-                    if a >= b {
-                        if let Some(s) = solver.slot(a, b) {
-                            slots.push((s, ca * cb));
-                        }
+        split_all.push((free, dir));
+    }
+    let solver = SpdSolver::new(net.n_free, pairs).map_err(|e| PhysicsError::Linear {
+        what: format!("symbolic analysis: {e}"),
+    })?;
+    let mut terms = Vec::with_capacity(split_all.len());
+    for (free, dir) in split_all {
+        let mut slots = Vec::new();
+        for &(a, ca) in &free {
+            for &(b, cb) in &free {
+                if a >= b {
+                    if let Some(s) = solver.slot(a, b) {
+                        slots.push((s, ca * cb));
                     }
                 }
             }
-            terms.push(Terms { free, dir, slots });
         }
+        terms.push(Terms { free, dir, slots });
+    }
+    Ok((solver, terms))
+}
+
+impl Equilibrium {
+    pub fn new(net: &Network) -> Result<Self, PhysicsError> {
+        let (solver, mut terms) = analyse(net)?;
         let out = terms.split_off(net.elements.len());
         let flat = FlatTerms::new(&terms);
         Ok(Equilibrium {
@@ -510,4 +517,553 @@ pub fn drops(net: &Network, x: &[f64], y: &mut [f64]) {
 /// Outputs `o_k = q_k·x`.
 pub fn outputs(net: &Network, x: &[f64]) -> Vec<f64> {
     net.outputs.iter().map(|o| o.stencil.apply(x)).collect()
+}
+
+/// Relative residual required of a reused-factor solve in the dynamic right-hand side
+/// ([`DynamicEquilibrium`]). A solve error of 1e-10 relative changes the RHS by 1e-10 relative,
+/// four orders below the integrator's rtol (1e-6), so the trajectory is unchanged to ~1e-10
+/// (checked against refactorisation at every RHS by `factor_reuse_matches_refactorisation`).
+pub const DYN_CG_TOL: f64 = 1e-10;
+/// PCG iterations allowed in the dynamic path before the guard refactorises and solves directly.
+pub const DYN_CG_MAX_ITER: usize = 12;
+/// A dynamic solve needing this many PCG iterations schedules a refactorisation for the next one.
+pub const DYN_REFACTOR_AFTER: usize = 3;
+
+/// The equilibrium of the dynamic right-hand side, `A(k, β) x_f = b(k r, β)`, for given per-element
+/// conductances `k_e` and loads `k_e r_e` (computed by the caller from the packed state):
+///
+/// ```text
+/// A = Σ_e k_e q_fe q_feᵀ + β Σ_k q_fk q_fkᵀ
+/// b = Σ_e q_fe [k_e r_e − k_e (q_de·x_d)] − β Σ_k q_fk (q_dk·x_d − T_k)
+/// ```
+///
+/// The Cholesky factor of `A(k_f, β_f)` is kept; while `k = k_f` the solve is exact (β enters by
+/// the Woodbury identity with `U = A_f⁻¹ Q` and `QᵀU` precomputed). When `k` drifts, PCG with
+/// that operator runs to a relative residual of [`DYN_CG_TOL`]; it refactorises when PCG fails to
+/// converge in [`DYN_CG_MAX_ITER`] iterations (so accuracy never drops silently) and before the
+/// next solve after a slow convergence. `A p` is applied element by element from `k`, so the
+/// matrix values are assembled only when refactorising. No allocation after the first solve.
+#[derive(Clone, Debug)]
+pub struct DynamicEquilibrium {
+    solver: SpdSolver,
+    /// Element free terms, CSR: indices and coefficients.
+    f_ptr: Vec<u32>,
+    f_idx: Vec<u32>,
+    f_coef: Vec<f64>,
+    /// Element Dirichlet terms, CSR.
+    d_ptr: Vec<u32>,
+    d_idx: Vec<u32>,
+    d_coef: Vec<f64>,
+    /// Element lower-triangle slots, CSR.
+    s_ptr: Vec<u32>,
+    s_idx: Vec<u32>,
+    s_coef: Vec<f64>,
+    /// Two-terminal form `q_e·x = X[a] − X[b]` of every element on the extended vector
+    /// `X = (x_f, x_d)` (flow edges), or empty when some element has another stencil. Same
+    /// floating-point results as the CSR terms, fewer bytes per element.
+    pairs: Vec<[u32; 2]>,
+    n_free: usize,
+    /// `(0, x_d)` on the extended layout (scratch).
+    xdx: Vec<f64>,
+    out: Vec<Terms>,
+    enabled: bool,
+    have: bool,
+    refactor_next: bool,
+    k_f: Vec<f64>,
+    beta_f: f64,
+    beta_cur: f64,
+    u: Vec<Vec<f64>>,
+    qtu: Vec<f64>,
+    /// Dirichlet part `q_de·x_d` per element (scratch).
+    yd: Vec<f64>,
+    b: Vec<f64>,
+    x: Vec<f64>,
+    r: Vec<f64>,
+    z: Vec<f64>,
+    p: Vec<f64>,
+    ap: Vec<f64>,
+    pub cg_iterations: u64,
+    pub refactorizations: u64,
+    /// Wall time spent in assembly + factorisation + solves.
+    pub solve_seconds: f64,
+}
+
+impl DynamicEquilibrium {
+    pub fn new(net: &Network) -> Result<Self, PhysicsError> {
+        let (solver, mut terms) = analyse(net)?;
+        let out = terms.split_off(net.elements.len());
+        let ne = terms.len();
+        let nf = net.n_free;
+        let next = nf + net.dirichlet_dofs.len();
+        let ext = |m: &Result<usize, usize>| match *m {
+            Ok(f) => f as u32,
+            Err(k) => (nf + k) as u32,
+        };
+        let pairs: Option<Vec<[u32; 2]>> = net
+            .elements
+            .iter()
+            .map(|el| {
+                let st = &el.stencil;
+                (st.len == 2 && st.coef[0] == 1.0 && st.coef[1] == -1.0)
+                    .then(|| [ext(&net.dof_map[st.dof[0]]), ext(&net.dof_map[st.dof[1]])])
+            })
+            .collect();
+        let mut d = DynamicEquilibrium {
+            pairs: pairs.unwrap_or_default(),
+            n_free: nf,
+            xdx: vec![0.0; next],
+            solver,
+            f_ptr: Vec::with_capacity(ne + 1),
+            f_idx: Vec::new(),
+            f_coef: Vec::new(),
+            d_ptr: Vec::with_capacity(ne + 1),
+            d_idx: Vec::new(),
+            d_coef: Vec::new(),
+            s_ptr: Vec::with_capacity(ne + 1),
+            s_idx: Vec::new(),
+            s_coef: Vec::new(),
+            out,
+            enabled: true,
+            have: false,
+            refactor_next: false,
+            k_f: vec![0.0; ne],
+            beta_f: 0.0,
+            beta_cur: 0.0,
+            u: Vec::new(),
+            qtu: Vec::new(),
+            yd: vec![0.0; ne],
+            b: vec![0.0; next],
+            x: vec![0.0; next],
+            r: vec![0.0; next],
+            z: vec![0.0; next],
+            p: vec![0.0; next],
+            ap: vec![0.0; next],
+            cg_iterations: 0,
+            refactorizations: 0,
+            solve_seconds: 0.0,
+        };
+        d.f_ptr.push(0);
+        d.d_ptr.push(0);
+        d.s_ptr.push(0);
+        for t in &terms {
+            for &(i, c) in &t.free {
+                d.f_idx.push(i as u32);
+                d.f_coef.push(c);
+            }
+            for &(i, c) in &t.dir {
+                d.d_idx.push(i as u32);
+                d.d_coef.push(c);
+            }
+            for &(i, c) in &t.slots {
+                d.s_idx.push(i as u32);
+                d.s_coef.push(c);
+            }
+            d.f_ptr.push(d.f_idx.len() as u32);
+            d.d_ptr.push(d.d_idx.len() as u32);
+            d.s_ptr.push(d.s_idx.len() as u32);
+        }
+        Ok(d)
+    }
+
+    /// Enable or disable factor reuse (disabled: refactorise at every solve).
+    pub fn set_reuse(&mut self, on: bool) {
+        self.enabled = on;
+        self.have = false;
+    }
+
+    /// Forget the factor: the next solve refactorises (cycle boundaries, bit-for-bit resume).
+    pub fn invalidate_factor(&mut self) {
+        self.have = false;
+    }
+
+    /// (PCG iterations, refactorisations) so far.
+    pub fn reuse_stats(&self) -> (u64, u64) {
+        (self.cg_iterations, self.refactorizations)
+    }
+
+    /// (numerical factorisations, triangular solves) so far.
+    pub fn solver_stats(&self) -> (u64, u64) {
+        (self.solver.n_factor, self.solver.n_solve)
+    }
+
+    #[inline]
+    fn range(ptr: &[u32], e: usize) -> std::ops::Range<usize> {
+        ptr[e] as usize..ptr[e + 1] as usize
+    }
+
+    /// Solve for the conductances `k`, loads `kr` (both per element), nudge `beta`, Dirichlet
+    /// values `xd` and output targets; writes the free DOFs to `xf` and the edge drops
+    /// `y_e = q_e·x` to `y`. Errors name the free DOF whose pivot failed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn solve(
+        &mut self,
+        net: &Network,
+        k: &[f64],
+        kr: &[f64],
+        beta: f64,
+        xd: &[f64],
+        targets: &[f64],
+        y: &mut [f64],
+    ) -> Result<(), PhysicsError> {
+        let t0 = std::time::Instant::now();
+        let res = self.solve_inner(net, k, kr, beta, xd, targets, y);
+        self.solve_seconds += t0.elapsed().as_secs_f64();
+        res
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn solve_inner(
+        &mut self,
+        net: &Network,
+        k: &[f64],
+        kr: &[f64],
+        beta: f64,
+        xd: &[f64],
+        targets: &[f64],
+        y: &mut [f64],
+    ) -> Result<(), PhysicsError> {
+        self.beta_cur = beta;
+        let nf = self.n_free;
+        // b (elements), and the Dirichlet part of every drop.
+        self.b.iter_mut().for_each(|v| *v = 0.0);
+        if !self.pairs.is_empty() {
+            self.xdx[nf..].copy_from_slice(xd);
+            let (b, xdx) = (&mut self.b, &self.xdx);
+            for (e, &[i, j]) in self.pairs.iter().enumerate() {
+                let (i, j) = (i as usize, j as usize);
+                let f = kr[e] - k[e] * (xdx[i] - xdx[j]);
+                b[i] += f;
+                b[j] -= f;
+            }
+        } else {
+            for e in 0..k.len() {
+                let mut yd = 0.0;
+                for t in Self::range(&self.d_ptr, e) {
+                    yd += self.d_coef[t] * xd[self.d_idx[t] as usize];
+                }
+                self.yd[e] = yd;
+                let f = kr[e] - k[e] * yd;
+                for t in Self::range(&self.f_ptr, e) {
+                    self.b[self.f_idx[t] as usize] += self.f_coef[t] * f;
+                }
+            }
+        }
+        if beta != 0.0 {
+            for (o, t) in self.out.iter().enumerate() {
+                let od: f64 = t.dir.iter().map(|&(d, c)| c * xd[d]).sum();
+                let f = -beta * (od - targets[o]);
+                for &(i, c) in &t.free {
+                    self.b[i] += c * f;
+                }
+            }
+        }
+        if !self.enabled || !self.have || self.refactor_next {
+            self.refactor(net, k, beta)?;
+        }
+        let exact = k == self.k_f.as_slice();
+        let mut x = std::mem::take(&mut self.x);
+        x[..nf].copy_from_slice(&self.b[..nf]);
+        x[nf..].iter_mut().for_each(|v| *v = 0.0);
+        self.apply_precond(&mut x[..nf]);
+        let converged = exact || self.pcg(k, &mut x);
+        if !converged {
+            // Guard: the stale factor is too far off: refactor and solve directly.
+            self.refactor(net, k, beta)?;
+            x[..nf].copy_from_slice(&self.b[..nf]);
+            self.apply_precond(&mut x[..nf]);
+        }
+        if !self.pairs.is_empty() {
+            x[nf..].copy_from_slice(xd);
+            for (ye, &[i, j]) in y.iter_mut().zip(&self.pairs) {
+                *ye = x[i as usize] - x[j as usize];
+            }
+        } else {
+            for (e, ye) in y.iter_mut().enumerate().take(k.len()) {
+                let mut s = self.yd[e];
+                for t in Self::range(&self.f_ptr, e) {
+                    s += self.f_coef[t] * x[self.f_idx[t] as usize];
+                }
+                *ye = s;
+            }
+        }
+        self.x = x;
+        Ok(())
+    }
+
+    /// Free DOFs of the last solve.
+    pub fn free_solution(&self) -> &[f64] {
+        &self.x[..self.n_free]
+    }
+
+    /// `ap = A(k, β_cur) p`, element by element (extended layout: the Dirichlet tail of `p`
+    /// must be zero; that of `ap` is scratch).
+    fn apply_a(&self, k: &[f64], p: &[f64], ap: &mut [f64]) {
+        ap.iter_mut().for_each(|v| *v = 0.0);
+        if !self.pairs.is_empty() {
+            for (&ke, &[i, j]) in k.iter().zip(&self.pairs) {
+                let (i, j) = (i as usize, j as usize);
+                let s = ke * (p[i] - p[j]);
+                ap[i] += s;
+                ap[j] -= s;
+            }
+        } else {
+            self.apply_a_terms(k, p, ap);
+        }
+        if self.beta_cur != 0.0 {
+            for t in &self.out {
+                let s: f64 = t.free.iter().map(|&(i, c)| c * p[i]).sum::<f64>() * self.beta_cur;
+                for &(i, c) in &t.free {
+                    ap[i] += c * s;
+                }
+            }
+        }
+    }
+
+    fn apply_a_terms(&self, k: &[f64], p: &[f64], ap: &mut [f64]) {
+        for (e, &ke) in k.iter().enumerate() {
+            let rg = Self::range(&self.f_ptr, e);
+            let mut s = 0.0;
+            for t in rg.clone() {
+                s += self.f_coef[t] * p[self.f_idx[t] as usize];
+            }
+            let s = ke * s;
+            for t in rg {
+                ap[self.f_idx[t] as usize] += self.f_coef[t] * s;
+            }
+        }
+    }
+
+    /// PCG on `A(k, β)` from the initial guess in `x`; true when converged.
+    fn pcg(&mut self, k: &[f64], x: &mut [f64]) -> bool {
+        let nf = self.n_free;
+        let bnorm = self.b[..nf].iter().map(|v| v * v).sum::<f64>().sqrt();
+        if bnorm == 0.0 {
+            return true;
+        }
+        let tol = DYN_CG_TOL * bnorm;
+        let mut r = std::mem::take(&mut self.r);
+        let mut z = std::mem::take(&mut self.z);
+        let mut p = std::mem::take(&mut self.p);
+        let mut ap = std::mem::take(&mut self.ap);
+        self.apply_a(k, x, &mut ap);
+        let mut rn2 = 0.0;
+        for i in 0..nf {
+            let v = self.b[i] - ap[i];
+            r[i] = v;
+            rn2 += v * v;
+        }
+        let mut converged = rn2.sqrt() <= tol;
+        let mut it = 0;
+        if !converged {
+            z[..nf].copy_from_slice(&r[..nf]);
+            self.apply_precond(&mut z[..nf]);
+            p[..nf].copy_from_slice(&z[..nf]);
+            p[nf..].iter_mut().for_each(|v| *v = 0.0);
+            let mut rz: f64 = r[..nf].iter().zip(&z[..nf]).map(|(a, b)| a * b).sum();
+            while it < DYN_CG_MAX_ITER {
+                it += 1;
+                self.apply_a(k, &p, &mut ap);
+                let pap: f64 = p[..nf].iter().zip(&ap[..nf]).map(|(a, b)| a * b).sum();
+                if pap <= 0.0 || !pap.is_finite() {
+                    break;
+                }
+                let alpha = rz / pap;
+                let mut rn2 = 0.0;
+                for i in 0..nf {
+                    x[i] += alpha * p[i];
+                    let v = r[i] - alpha * ap[i];
+                    r[i] = v;
+                    rn2 += v * v;
+                }
+                if rn2.sqrt() <= tol {
+                    converged = true;
+                    break;
+                }
+                z[..nf].copy_from_slice(&r[..nf]);
+                self.apply_precond(&mut z[..nf]);
+                let rz_new: f64 = r[..nf].iter().zip(&z[..nf]).map(|(a, b)| a * b).sum();
+                let bcoef = rz_new / rz;
+                rz = rz_new;
+                for i in 0..nf {
+                    p[i] = z[i] + bcoef * p[i];
+                }
+            }
+        }
+        self.cg_iterations += it as u64;
+        if it >= DYN_REFACTOR_AFTER {
+            self.refactor_next = true;
+        }
+        self.r = r;
+        self.z = z;
+        self.p = p;
+        self.ap = ap;
+        converged
+    }
+
+    /// Apply `M⁻¹ = (A_f + (β − β_f) Q Qᵀ)⁻¹` in place (Woodbury with the stored `U`).
+    fn apply_precond(&mut self, v: &mut [f64]) {
+        self.solver.solve_in_place(v);
+        woodbury(
+            &self.out,
+            &self.u,
+            &self.qtu,
+            self.beta_cur - self.beta_f,
+            v,
+        );
+    }
+
+    /// Assemble `A(k, β)`, factor it and prepare the Woodbury vectors.
+    fn refactor(&mut self, net: &Network, k: &[f64], beta: f64) -> Result<(), PhysicsError> {
+        self.have = false;
+        let vals = self.solver.values_mut();
+        vals.iter_mut().for_each(|v| *v = 0.0);
+        for (e, &ke) in k.iter().enumerate() {
+            for t in self.s_ptr[e] as usize..self.s_ptr[e + 1] as usize {
+                vals[self.s_idx[t] as usize] += ke * self.s_coef[t];
+            }
+        }
+        if beta != 0.0 {
+            for t in &self.out {
+                for &(s, cc) in &t.slots {
+                    vals[s] += beta * cc;
+                }
+            }
+        }
+        self.solver.factor().map_err(|e| match e {
+            LinSolveError::NotPositiveDefinite { dof } => PhysicsError::Singular {
+                dof: net.free_dof_name(dof),
+                time: None,
+            },
+            LinSolveError::Symbolic(s) => PhysicsError::Linear { what: s },
+        })?;
+        self.k_f.copy_from_slice(k);
+        self.beta_f = beta;
+        self.refactor_next = false;
+        self.refactorizations += 1;
+        let n = self.solver.dim();
+        let no = self.out.len();
+        self.u.resize_with(no, Vec::new);
+        for (o, t) in self.out.iter().enumerate() {
+            let u = &mut self.u[o];
+            u.clear();
+            u.resize(n, 0.0);
+            for &(i, c) in &t.free {
+                u[i] += c;
+            }
+            self.solver.solve_in_place(u);
+        }
+        self.qtu.clear();
+        for ta in &self.out {
+            for ub in &self.u {
+                self.qtu.push(ta.free.iter().map(|&(i, c)| c * ub[i]).sum());
+            }
+        }
+        self.have = true;
+        Ok(())
+    }
+}
+
+/// Woodbury correction `v ← v − U (I/δ + QᵀU)⁻¹ Qᵀ v` for `v = A_f⁻¹ r` (δ = β − β_f).
+fn woodbury(out: &[Terms], u: &[Vec<f64>], qtu: &[f64], d: f64, v: &mut [f64]) {
+    let k = out.len();
+    if d == 0.0 || k == 0 {
+        return;
+    }
+    if k == 1 {
+        let q: f64 = out[0].free.iter().map(|&(i, c)| c * v[i]).sum();
+        let c = q / (1.0 / d + qtu[0]);
+        for (vi, ui) in v.iter_mut().zip(&u[0]) {
+            *vi -= c * ui;
+        }
+        return;
+    }
+    let m = nalgebra::DMatrix::<f64>::from_fn(k, k, |a, b| {
+        qtu[a * k + b] + if a == b { 1.0 / d } else { 0.0 }
+    });
+    let rhs = nalgebra::DVector::<f64>::from_fn(k, |a, _| {
+        out[a].free.iter().map(|&(i, c)| c * v[i]).sum()
+    });
+    if let Some(c) = m.lu().solve(&rhs) {
+        for b in 0..k {
+            let cb = c[b];
+            for (vi, ui) in v.iter_mut().zip(&u[b]) {
+                *vi -= cb * ui;
+            }
+        }
+    }
+}
+
+impl DynamicEquilibrium {
+    /// Outputs `o_k = q_k·x` of the last solve (Dirichlet values `xd`).
+    pub fn outputs(&self, xd: &[f64]) -> Vec<f64> {
+        self.out
+            .iter()
+            .map(|t| {
+                t.free.iter().map(|&(i, c)| c * self.x[i]).sum::<f64>()
+                    + t.dir.iter().map(|&(d, c)| c * xd[d]).sum::<f64>()
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::physics::model::Params;
+
+    /// The dynamic solve (two-terminal fast path and generic CSR path) gives the drops of the
+    /// reference [`Equilibrium::solve`] in dynamic mode, on a lattice with random states, with
+    /// and without a nudge, after the weights drifted from the factored ones (PCG path).
+    #[test]
+    fn dynamic_solve_matches_the_reference_equilibrium() {
+        use rand::{Rng, SeedableRng};
+        let nl = crate::generate::lattice_netlist(6, 2.0, None).unwrap();
+        let net = &nl.network;
+        let ne = net.n_elements();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let mut reference = Equilibrium::new(net).unwrap();
+        let mut fast = DynamicEquilibrium::new(net).unwrap();
+        assert_eq!(fast.pairs.len(), ne, "lattice edges are two-terminal");
+        let mut generic = DynamicEquilibrium::new(net).unwrap();
+        generic.pairs.clear();
+        let mut p: Params = net.initial_params();
+        let xd = &net.examples[0].xd;
+        let targets = &net.examples[0].targets;
+        for round in 0..6 {
+            // Drift the weights by ~1e-3 relative (PCG) or by 30 % (guard refactorisation).
+            let amp = if round == 4 { 0.3 } else { 1e-3 };
+            for w in p.w.iter_mut() {
+                *w *= 1.0 + amp * rng.random_range(-1.0..1.0);
+            }
+            let z: Vec<f64> = (0..ne).map(|_| rng.random_range(-0.1..0.1)).collect();
+            let beta = if round % 2 == 0 { 0.0 } else { 0.7 };
+            let x = reference
+                .solve(net, &p.w, &p.l, ArmMode::Dynamic(&z), beta, xd, targets)
+                .unwrap()
+                .to_vec();
+            let mut y_ref = vec![0.0; ne];
+            drops(net, &x, &mut y_ref);
+            let (mut k, mut kr) = (vec![0.0; ne], vec![0.0; ne]);
+            for (e, el) in net.elements.iter().enumerate() {
+                let (a, c) = el.conductances(p.w[e]);
+                k[e] = a + c;
+                kr[e] = a * p.l[e] + c * z[e];
+            }
+            for d in [&mut fast, &mut generic] {
+                let mut y = vec![0.0; ne];
+                d.solve(net, &k, &kr, beta, xd, targets, &mut y).unwrap();
+                let scale = y_ref.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                let err = y
+                    .iter()
+                    .zip(&y_ref)
+                    .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+                assert!(err < 1e-9 * scale, "round {round}: drop error {err:e}");
+                let o = d.outputs(xd);
+                assert!((o[0] - outputs(net, &x)[0]).abs() < 1e-9);
+            }
+        }
+        assert!(fast.cg_iterations > 0, "PCG must be exercised");
+        assert!(fast.refactorizations >= 2, "the guard must refactorise");
+        assert_eq!(fast.cg_iterations, generic.cg_iterations);
+    }
 }

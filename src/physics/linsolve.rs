@@ -22,6 +22,18 @@ pub enum LinSolveError {
     Symbolic(String),
 }
 
+/// Symbolic parameters: always the simplicial (column-by-column) factor. The right-hand-side
+/// solves dominate (hundreds per factorisation), and faer's supernodal single-vector solve was
+/// measured 2–3× slower than the simplicial one on a 256² grid Laplacian (12.4 ms vs 4.8 ms),
+/// for a factorisation ~2× faster (0.07 s vs 0.19 s).
+fn simplicial_params() -> CholeskySymbolicParams<'static> {
+    CholeskySymbolicParams {
+        supernodal_flop_ratio_threshold:
+            faer::sparse::linalg::SupernodalThreshold::FORCE_SIMPLICIAL,
+        ..Default::default()
+    }
+}
+
 /// A symmetric matrix with a fixed lower-triangular CSC pattern plus its Cholesky factor.
 pub struct SpdSolver {
     n: usize,
@@ -99,7 +111,7 @@ impl SpdSolver {
             sym,
             Side::Lower,
             SymmetricOrdering::Amd,
-            CholeskySymbolicParams::default(),
+            simplicial_params(),
         )
         .map_err(|e| LinSolveError::Symbolic(format!("{e:?}")))?;
         let l_values = vec![0.0; symbolic.len_val()];

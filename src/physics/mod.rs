@@ -7,6 +7,7 @@
 //! parameters (`w`, `l`) obey ODEs driven by the edge drops `y = Q x`.
 
 pub mod diagnostics;
+pub mod dopri;
 pub mod dynamics;
 pub mod equilibrium;
 pub mod linsolve;

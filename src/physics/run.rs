@@ -125,6 +125,8 @@ impl<'a> Runner<'a> {
     ) -> Result<(), PhysicsError> {
         let segs = split_at(segs.to_vec(), &self.breaks);
         let mut v = self.dynamics.layout.pack(&self.params, &self.states);
+        // Keep every accepted step only when sampling needs them.
+        self.dynamics.record_steps = sampling.per_segment > 0;
         for seg in &segs {
             let (ts, ys) = self.dynamics.integrate_segment(seg, v)?;
             if sampling.per_segment > 0 {

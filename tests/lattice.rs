@@ -1,0 +1,105 @@
+//! The lattice-n workload: the JSON-free construction equals the netlist path, runs are
+//! bit-for-bit reproducible, and the allocation-free Dopri5 of the hot path reproduces
+//! ode_solvers' Dopri5 (the reference) on it.
+
+use physlearn::generate::{lattice, lattice_netlist};
+use physlearn::netlist;
+use physlearn::physics::dynamics::Dynamics;
+use physlearn::physics::model::States;
+use physlearn::physics::protocol::Segment;
+use physlearn::sim::prepare;
+
+#[test]
+fn lattice_netlist_equals_the_json_path() {
+    for n in [3usize, 4, 5, 8] {
+        for g0 in [
+            None,
+            Some(
+                (0..2 * n * (n - 1))
+                    .map(|e| 0.5 + 0.01 * e as f64)
+                    .collect(),
+            ),
+        ] {
+            let a = netlist::from_value(&lattice(n, 2.5, g0.clone()).unwrap()).unwrap();
+            let b = lattice_netlist(n, 2.5, g0).unwrap();
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "n = {n}");
+        }
+    }
+    assert!(lattice_netlist(2, 1.0, None).is_err());
+    assert!(lattice_netlist(4, 1.0, Some(vec![1.0; 3])).is_err());
+}
+
+/// Integrate `cycles` sawtooth periods of lattice-n as the benchmark does; returns the final
+/// packed state and the output at the end of every period.
+fn run_lattice(n: usize, v_left: f64, cycles: usize, reference: bool) -> (Vec<f64>, Vec<f64>) {
+    let mut nl = lattice_netlist(n, v_left, None).unwrap();
+    if let netlist::ProtocolSpec::Sawtooth(s) = &mut nl.protocol {
+        s.cycles = cycles;
+    }
+    let prep = prepare(&nl).unwrap();
+    let saw = prep.sawtooth().cloned().unwrap();
+    let net = &prep.network;
+    let mut dynamics = Dynamics::new(net, prep.solver).unwrap();
+    dynamics.reference_integrator = reference;
+    dynamics.record_steps = false;
+    let mut v = dynamics
+        .layout
+        .pack(&net.initial_params(), &States::zeros(net.n_elements()));
+    let mut t = 0.0;
+    let mut outs = Vec::new();
+    for c in 0..saw.cycles {
+        dynamics.invalidate_factor();
+        let segs: Vec<Segment> = saw.cycle_segments(c, t, saw.beta_max, 1);
+        for seg in &segs {
+            let (_, ys) = dynamics.integrate_segment(seg, v).unwrap();
+            v = ys.last().unwrap().clone();
+            t = seg.t1;
+        }
+        outs.push(dynamics.outputs_at(t, v.as_slice(), 0.0, 0).unwrap()[0]);
+    }
+    (v.as_slice().to_vec(), outs)
+}
+
+/// Two runs give identical states (no hidden nondeterminism: parallelism, hashing, timing).
+#[test]
+fn lattice_runs_are_bit_for_bit_reproducible() {
+    let (a, oa) = run_lattice(10, 2.0, 2, false);
+    let (b, ob) = run_lattice(10, 2.0, 2, false);
+    assert_eq!(a, b);
+    assert_eq!(oa, ob);
+}
+
+/// The own Dopri5 against ode_solvers' Dopri5 on a learning lattice: the same trajectory (the
+/// algorithms are the same; tolerance only for safety: Δw within 1e-9 of its scale, outputs
+/// within 1e-9).
+#[test]
+fn own_dopri5_matches_ode_solvers_on_the_lattice() {
+    let n = 10;
+    let (a, oa) = run_lattice(n, 2.0, 2, false);
+    let (b, ob) = run_lattice(n, 2.0, 2, true);
+    let e = 2 * n * (n - 1);
+    // Packed layout: z (E values) then w (E values).
+    let w0 = lattice_netlist(n, 2.0, None)
+        .unwrap()
+        .network
+        .initial_params()
+        .w;
+    let dw_a: Vec<f64> = a[e..].iter().zip(&w0).map(|(x, y)| x - y).collect();
+    let dw_b: Vec<f64> = b[e..].iter().zip(&w0).map(|(x, y)| x - y).collect();
+    let scale = dw_b.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    assert!(
+        scale > 1e-6,
+        "learning must be active: max |Δw| = {scale:e}"
+    );
+    let worst = dw_a
+        .iter()
+        .zip(&dw_b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+    assert!(
+        worst <= 1e-9 * scale,
+        "Δw differs by {worst:e} (scale {scale:e})"
+    );
+    for (x, y) in oa.iter().zip(&ob) {
+        assert!((x - y).abs() < 1e-9, "outputs {x} vs {y}");
+    }
+}
