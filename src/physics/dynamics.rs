@@ -338,6 +338,67 @@ impl Uniform {
     }
 }
 
+/// `k_e = a_e + c_e` and `k_e r_e = a_e l_e + c_e z_e` of the uniform hot path.
+#[inline(always)]
+fn conductances<'k>(
+    z: &[f64],
+    w: &[f64],
+    l: &[f64],
+    k: &mut [f64],
+    kr: &mut [f64],
+    cond: impl Fn(usize) -> &'k CondK,
+) {
+    let n = z.len();
+    let (w, l, k, kr) = (&w[..n], &l[..n], &mut k[..n], &mut kr[..n]);
+    for e in 0..n {
+        let c = cond(e);
+        let we = w[e].max(c.w_min).max(0.0);
+        let a = c.da * we;
+        let cc = c.dc * we + c.c0;
+        k[e] = a + cc;
+        kr[e] = a * l[e] + cc * z[e];
+    }
+}
+
+/// `ż` and `ẇ` of the uniform hot path; returns NaN if any derivative is not finite.
+#[inline(always)]
+fn uniform_derivatives<'k>(
+    z: &[f64],
+    w: &[f64],
+    y: &[f64],
+    dz: &mut [f64],
+    dw: &mut [f64],
+    kind: impl Fn(usize) -> &'k UniK,
+) -> f64 {
+    let n = z.len();
+    let (w, y, dz, dw) = (&w[..n], &y[..n], &mut dz[..n], &mut dw[..n]);
+    let mut chk = 0.0;
+    for e in 0..n {
+        let kp = kind(e);
+        let (a, c) = (&kp.arm, &kp.chan);
+        let (ze, we, ye) = (z[e], w[e], y[e]);
+        let g = if a.g.is_nan() {
+            we.max(a.w_min).max(0.0)
+        } else {
+            a.g
+        };
+        let dze = (g * (ye - ze) - a.g_leak * ze) * a.inv_cap;
+        let uu = ye - ze;
+        let sigma = match kp.signal {
+            ArmSignal::Energy => 2.0 * ze * uu,
+            ArmSignal::Abs => ze.signum() * uu,
+            ArmSignal::Polar => uu,
+            ArmSignal::Tension => we.max(c.bounds.w_min).max(0.0) * uu,
+        };
+        let rate = c.gain * c.nonlinearity.apply(sigma, c.theta);
+        let dwe = c.bounds.window(we, rate);
+        dz[e] = dze;
+        dw[e] = dwe;
+        chk += (dze - dze) + (dwe - dwe);
+    }
+    chk
+}
+
 /// `w_eff = max(w, w_min, 0)`, `a = da w_eff`, `c = dc w_eff + c0` (da, dc ∈ {0, 1}): the
 /// closed form of [`Element::conductances`] (same floating-point results).
 ///
@@ -550,14 +611,12 @@ impl<'a> Dynamics<'a> {
         if let Some(u) = &self.compact.uniform {
             let ne = u.kind.len();
             let (z, w) = (&v[u.z_off..u.z_off + ne], &v[u.w_off..u.w_off + ne]);
-            let l = &sc.params.l;
-            for e in 0..ne {
-                let c = &u.kinds[u.kind[e] as usize].cond;
-                let we = w[e].max(c.w_min).max(0.0);
-                let a = c.da * we;
-                let cc = c.dc * we + c.c0;
-                sc.k[e] = a + cc;
-                sc.kr[e] = a * l[e] + cc * z[e];
+            let (l, k, kr) = (&sc.params.l, &mut sc.k, &mut sc.kr);
+            if u.kinds.len() == 1 {
+                let c = &u.kinds[0].cond;
+                conductances(z, w, l, k, kr, |_| c);
+            } else {
+                conductances(z, w, l, k, kr, |e| &u.kinds[u.kind[e] as usize].cond);
             }
         } else {
             self.unpack_fast(v, &mut sc.params, &mut sc.states);
@@ -656,30 +715,21 @@ impl<'a> Dynamics<'a> {
             // Fused arm + learning loop; `chk` turns NaN if any derivative is not finite.
             let ne = u.kind.len();
             let (z, w, y) = (&v[u.z_off..u.z_off + ne], &v[u.w_off..u.w_off + ne], &sc.y);
-            let mut chk = 0.0;
-            for e in 0..ne {
-                let kp = &u.kinds[u.kind[e] as usize];
-                let (a, c) = (&kp.arm, &kp.chan);
-                let (ze, we, ye) = (z[e], w[e], y[e]);
-                let g = if a.g.is_nan() {
-                    we.max(a.w_min).max(0.0)
+            let (dz, dw) = {
+                let (head, tail) = dv.split_at_mut(u.w_off.max(u.z_off));
+                if u.z_off < u.w_off {
+                    (&mut head[u.z_off..u.z_off + ne], &mut tail[..ne])
                 } else {
-                    a.g
-                };
-                let dz = (g * (ye - ze) - a.g_leak * ze) * a.inv_cap;
-                let uu = ye - ze;
-                let sigma = match kp.signal {
-                    ArmSignal::Energy => 2.0 * ze * uu,
-                    ArmSignal::Abs => ze.signum() * uu,
-                    ArmSignal::Polar => uu,
-                    ArmSignal::Tension => we.max(c.bounds.w_min).max(0.0) * uu,
-                };
-                let rate = c.gain * c.nonlinearity.apply(sigma, c.theta);
-                let dw = c.bounds.window(we, rate);
-                dv[u.z_off + e] = dz;
-                dv[u.w_off + e] = dw;
-                chk += (dz - dz) + (dw - dw);
-            }
+                    (&mut tail[..ne], &mut head[u.w_off..u.w_off + ne])
+                }
+            };
+            let chk = if u.kinds.len() == 1 {
+                // One parameter record (e.g. lattice-n): hoisted out of the loop.
+                let kp = &u.kinds[0];
+                uniform_derivatives(z, w, y, dz, dw, |_| kp)
+            } else {
+                uniform_derivatives(z, w, y, dz, dw, |e| &u.kinds[u.kind[e] as usize])
+            };
             if chk.is_nan() {
                 self.record_non_finite(sc, t, dv);
             }

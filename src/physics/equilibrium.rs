@@ -726,16 +726,21 @@ impl DynamicEquilibrium {
         let nf = self.n_free;
         // b (elements), and the Dirichlet part of every drop.
         self.b.iter_mut().for_each(|v| *v = 0.0);
+        // Whether k equals the factored k_f (exact Woodbury solve), checked in the same pass.
+        let mut same = true;
         if !self.pairs.is_empty() {
             self.xdx[nf..].copy_from_slice(xd);
-            let (b, xdx) = (&mut self.b, &self.xdx);
-            for (e, &[i, j]) in self.pairs.iter().enumerate() {
+            let (b, xdx, kf) = (&mut self.b, &self.xdx, &self.k_f);
+            let (kr, kf) = (&kr[..k.len()], &kf[..k.len()]);
+            for (e, &[i, j]) in self.pairs.iter().enumerate().take(k.len()) {
                 let (i, j) = (i as usize, j as usize);
                 let f = kr[e] - k[e] * (xdx[i] - xdx[j]);
                 b[i] += f;
                 b[j] -= f;
+                same &= k[e] == kf[e];
             }
         } else {
+            same = k == self.k_f.as_slice();
             for e in 0..k.len() {
                 let mut yd = 0.0;
                 for t in Self::range(&self.d_ptr, e) {
@@ -757,10 +762,12 @@ impl DynamicEquilibrium {
                 }
             }
         }
-        if !self.enabled || !self.have || self.refactor_next {
+        let exact = if !self.enabled || !self.have || self.refactor_next {
             self.refactor(net, k, beta)?;
-        }
-        let exact = k == self.k_f.as_slice();
+            true
+        } else {
+            same
+        };
         let mut x = std::mem::take(&mut self.x);
         x[..nf].copy_from_slice(&self.b[..nf]);
         x[nf..].iter_mut().for_each(|v| *v = 0.0);
