@@ -660,7 +660,7 @@ pub fn lattice(n: usize, v_left: f64, g0: Option<Vec<f64>>) -> Result<Value, Gen
         "task": {"examples": [{"targets": {"out": 0.8}}]},
         "protocol": {"kind": "sawtooth", "beta_max": 1.0, "tau_fast": 1.0, "tau_slow": 9.0, "direction": "fast_rise",
                      "ramp_shape": "linear_beta", "cycles": 20, "initial": "rest"},
-        "solver": {"method": "dopri5", "rtol": 1e-6, "atol": 1e-9, "h_init": 0.01, "h_max": 10.0},
+        "solver": {"method": "dopri5", "rtol": 1e-6, "atol": 1e-9, "h_init": 0.1, "h_max": 10.0},
         "record": {"elements": ["e0"], "samples_per_segment": 0},
         "meta": lattice_meta(n, v_left),
     }))
