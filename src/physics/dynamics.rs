@@ -553,6 +553,10 @@ impl<'a> Dynamics<'a> {
     pub fn new(net: &'a Network, settings: SolverSettings) -> Result<Self, PhysicsError> {
         let mut eq = DynamicEquilibrium::new(net)?;
         eq.set_reuse(settings.factor_reuse);
+        if settings.method == Method::Bdf {
+            // Finite-difference Jacobians difference RHS values ~1e-8 apart: solve tighter.
+            eq.cg_tol = super::equilibrium::CG_TOL;
+        }
         let n = net.n_elements();
         let layout = Layout::new(net);
         Ok(Dynamics {

@@ -586,6 +586,14 @@ pub struct DynamicEquilibrium {
     pub refactorizations: u64,
     /// Wall time spent in assembly + factorisation + solves.
     pub solve_seconds: f64,
+    /// PCG iterations since the last factorisation, and the budget after which refactorising is
+    /// cheaper ([`SpdSolver::factor_cost_in_solves`]; the ski-rental rule: the total cost stays
+    /// within twice that of the best refactorisation schedule in hindsight).
+    iters_since_factor: u64,
+    iter_budget: f64,
+    /// Relative residual required of a reused-factor solve ([`DYN_CG_TOL`] by default; the
+    /// implicit integrator's finite-difference Jacobians need the tighter [`CG_TOL`]).
+    pub cg_tol: f64,
 }
 
 impl DynamicEquilibrium {
@@ -641,7 +649,11 @@ impl DynamicEquilibrium {
             cg_iterations: 0,
             refactorizations: 0,
             solve_seconds: 0.0,
+            cg_tol: DYN_CG_TOL,
+            iters_since_factor: 0,
+            iter_budget: 0.0,
         };
+        d.iter_budget = d.solver.factor_cost_in_solves().max(1.0);
         d.f_ptr.push(0);
         d.d_ptr.push(0);
         d.s_ptr.push(0);
@@ -847,7 +859,7 @@ impl DynamicEquilibrium {
         if bnorm == 0.0 {
             return true;
         }
-        let tol = DYN_CG_TOL * bnorm;
+        let tol = self.cg_tol * bnorm;
         let mut r = std::mem::take(&mut self.r);
         let mut z = std::mem::take(&mut self.z);
         let mut p = std::mem::take(&mut self.p);
@@ -897,7 +909,8 @@ impl DynamicEquilibrium {
             }
         }
         self.cg_iterations += it as u64;
-        if it >= DYN_REFACTOR_AFTER {
+        self.iters_since_factor += it as u64;
+        if it >= DYN_REFACTOR_AFTER || self.iters_since_factor as f64 >= self.iter_budget {
             self.refactor_next = true;
         }
         self.r = r;
@@ -947,6 +960,7 @@ impl DynamicEquilibrium {
         self.beta_f = beta;
         self.refactor_next = false;
         self.refactorizations += 1;
+        self.iters_since_factor = 0;
         let n = self.solver.dim();
         let no = self.out.len();
         self.u.resize_with(no, Vec::new);

@@ -139,6 +139,30 @@ impl SpdSolver {
         self.n
     }
 
+    /// Cost of one numerical factorisation in units of one solve pair, from the factor's
+    /// structure: `Σ_j c_j² / (4 nnz(L))` with `c_j` the entries of column j of `L` (the
+    /// factorisation's multiply-adds over those of the forward + backward substitution).
+    /// Deterministic (no timing), so decisions based on it keep runs reproducible.
+    pub fn factor_cost_in_solves(&self) -> f64 {
+        use faer::sparse::linalg::cholesky::SymbolicCholeskyRaw;
+        let (flops, nnz) = match self.symbolic.raw() {
+            SymbolicCholeskyRaw::Simplicial(s) => {
+                let cp = s.col_ptr();
+                let mut f = 0.0;
+                for j in 0..s.nrows() {
+                    let c = (cp[j + 1] - cp[j]) as f64;
+                    f += c * c;
+                }
+                (f, s.len_val() as f64)
+            }
+            SymbolicCholeskyRaw::Supernodal(s) => {
+                let n = s.len_val() as f64;
+                (n * n / s.nrows().max(1) as f64, n)
+            }
+        };
+        flops / (4.0 * nnz.max(1.0))
+    }
+
     pub fn nnz(&self) -> usize {
         self.row_idx.len()
     }
