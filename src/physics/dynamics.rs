@@ -553,10 +553,15 @@ impl<'a> Dynamics<'a> {
     pub fn new(net: &'a Network, settings: SolverSettings) -> Result<Self, PhysicsError> {
         let mut eq = DynamicEquilibrium::new(net)?;
         eq.set_reuse(settings.factor_reuse);
-        if settings.method == Method::Bdf {
-            // Finite-difference Jacobians difference RHS values ~1e-8 apart: solve tighter.
-            eq.cg_tol = super::equilibrium::CG_TOL;
-        }
+        // The reused-factor solves stay four orders below the integrator's rtol (1e-10 at the
+        // default 1e-6, never looser, never tighter than 1e-13); the implicit method's
+        // finite-difference Jacobians difference RHS values ~1e-8 apart: 1e-13 there.
+        use super::equilibrium::{CG_TOL, DYN_CG_TOL};
+        eq.cg_tol = if settings.method == Method::Bdf {
+            CG_TOL
+        } else {
+            (settings.rtol * 1e-4).clamp(CG_TOL, DYN_CG_TOL)
+        };
         let n = net.n_elements();
         let layout = Layout::new(net);
         Ok(Dynamics {

@@ -519,10 +519,11 @@ pub fn outputs(net: &Network, x: &[f64]) -> Vec<f64> {
     net.outputs.iter().map(|o| o.stencil.apply(x)).collect()
 }
 
-/// Relative residual required of a reused-factor solve in the dynamic right-hand side
-/// ([`DynamicEquilibrium`]). A solve error of 1e-10 relative changes the RHS by 1e-10 relative,
-/// four orders below the integrator's rtol (1e-6), so the trajectory is unchanged to ~1e-10
-/// (checked against refactorisation at every RHS by `factor_reuse_matches_refactorisation`).
+/// Loosest relative residual of a reused-factor solve in the dynamic right-hand side
+/// ([`DynamicEquilibrium`]; `Dynamics` uses `rtol·1e-4` clamped to [`CG_TOL`, this]). A solve
+/// error of 1e-10 relative changes the RHS by 1e-10 relative, four orders below the default rtol
+/// (1e-6), so the trajectory is unchanged to ~1e-10 (checked against refactorisation at every RHS
+/// by `factor_reuse_matches_refactorisation`).
 pub const DYN_CG_TOL: f64 = 1e-10;
 /// PCG iterations allowed in the dynamic path before the guard refactorises and solves directly.
 pub const DYN_CG_MAX_ITER: usize = 12;
