@@ -103,3 +103,65 @@ fn own_dopri5_matches_ode_solvers_on_the_lattice() {
         assert!((x - y).abs() < 1e-9, "outputs {x} vs {y}");
     }
 }
+
+/// A factor is only reused across a cycle boundary when its matrix is bit for bit the current
+/// one: integrating every period with a fresh `Dynamics` (a resumed run: new factor) gives the
+/// same states bit for bit as one `Dynamics` for the whole run, with and without learning; with
+/// no weight moving (a threshold no drop reaches) the whole run needs one factorisation.
+#[test]
+fn cycle_boundary_factor_reuse_is_exact() {
+    for learning in [false, true] {
+        let (n, v_left) = (12, 2.0);
+        let mut nl = lattice_netlist(n, v_left, None).unwrap();
+        if let netlist::ProtocolSpec::Sawtooth(s) = &mut nl.protocol {
+            s.cycles = 3;
+        }
+        if !learning {
+            // A threshold no drop reaches: the weights never move.
+            for el in nl.network.elements.iter_mut() {
+                for ch in el.channels.iter_mut() {
+                    ch.theta = 1e3;
+                }
+            }
+        }
+        let prep = prepare(&nl).unwrap();
+        let saw = prep.sawtooth().cloned().unwrap();
+        let net = &prep.network;
+        let v0 = Dynamics::new(net, prep.solver)
+            .unwrap()
+            .layout
+            .pack(&net.initial_params(), &States::zeros(net.n_elements()));
+        let run = |fresh: bool| {
+            let mut d = Dynamics::new(net, prep.solver).unwrap();
+            let mut v = v0.clone();
+            let mut t = 0.0;
+            let mut factorizations = 0;
+            for c in 0..saw.cycles {
+                if fresh {
+                    factorizations += d.stats.factorizations;
+                    d = Dynamics::new(net, prep.solver).unwrap();
+                }
+                d.invalidate_factor();
+                for seg in &saw.cycle_segments(c, t, saw.beta_max, 1) {
+                    let (_, ys) = d.integrate_segment(seg, v).unwrap();
+                    v = ys.last().unwrap().clone();
+                    t = seg.t1;
+                }
+            }
+            (v, factorizations + d.stats.factorizations)
+        };
+        let (a, fa) = run(false);
+        let (b, fb) = run(true);
+        assert_eq!(a.as_slice(), b.as_slice(), "learning {learning}");
+        let e = 2 * n * (n - 1);
+        let moved = a.as_slice()[e..]
+            .iter()
+            .zip(&net.initial_params().w)
+            .any(|(x, y)| x != y);
+        assert_eq!(moved, learning);
+        if !learning {
+            assert_eq!(fa, 1, "one factorisation for the whole run");
+            assert_eq!(fb, 3, "one per fresh start");
+        }
+    }
+}

@@ -684,9 +684,20 @@ impl DynamicEquilibrium {
         self.have = false;
     }
 
-    /// Forget the factor: the next solve refactorises (cycle boundaries, bit-for-bit resume).
+    /// Forget the factor: the next solve refactorises (cycle boundaries, bit-for-bit resume),
+    /// unless its matrix is bit for bit the factored one, whose factor a refactorisation would
+    /// reproduce exactly.
     pub fn invalidate_factor(&mut self) {
-        self.have = false;
+        self.refactor_next = true;
+    }
+
+    /// Whether `A(k, β)` is bit for bit the factored matrix.
+    fn is_factored_matrix(&self, k: &[f64], beta: f64) -> bool {
+        beta.to_bits() == self.beta_f.to_bits()
+            && k.len() == self.k_f.len()
+            && k.iter()
+                .zip(&self.k_f)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
     }
 
     /// (PCG iterations, refactorisations) so far.
@@ -775,8 +786,18 @@ impl DynamicEquilibrium {
                 }
             }
         }
-        let exact = if !self.enabled || !self.have || self.refactor_next {
+        let exact = if !self.enabled || !self.have {
             self.refactor(net, k, beta)?;
+            true
+        } else if self.refactor_next {
+            if same && self.is_factored_matrix(k, beta) {
+                // The matrix is bit for bit the factored one: refactorising would reproduce
+                // the same factor (e.g. at a cycle start when no weight moved).
+                self.refactor_next = false;
+                self.iters_since_factor = 0;
+            } else {
+                self.refactor(net, k, beta)?;
+            }
             true
         } else {
             same
