@@ -150,32 +150,54 @@ fn analytic_jacobian_of_m1_matches_finite_differences() {
     let m = m1();
     let net = &m.network;
     let n = net.species.len();
-    let x = net.initial_state();
-    let mult = vec![0.7; net.drives.len()];
+    // A random strictly positive state (every column, the debt species M included, away from
+    // the max(x, 0) kink) and random drive multipliers.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let x: Vec<f64> = net
+        .species
+        .iter()
+        .map(|s| s.scale * rng.random_range(0.1..2.0))
+        .collect();
+    let mult: Vec<f64> = (0..net.drives.len())
+        .map(|_| rng.random_range(0.2..1.0))
+        .collect();
     let mut j = DMatrix::zeros(n, n);
     net.jacobian(&x, &mult, &mut j);
-    let mut f0 = vec![0.0; n];
-    net.rhs(&x, &mult, &mut f0);
-    let mut worst: f64 = 0.0;
+    let mut fd = DMatrix::zeros(n, n);
     for c in 0..n {
         let mut xp = x.clone();
         let mut xm = x.clone();
-        let h = 1e-6 * x[c].abs().max(1e-6);
+        let h = 1e-6 * x[c];
         xp[c] += h;
         xm[c] -= h;
-        if xm[c] < 0.0 {
-            continue; // the max(x, 0) kink
-        }
+        assert!(xm[c] > 0.0);
         let (mut fp, mut fm) = (vec![0.0; n], vec![0.0; n]);
         net.rhs(&xp, &mult, &mut fp);
         net.rhs(&xm, &mult, &mut fm);
         for r in 0..n {
-            let fd = (fp[r] - fm[r]) / (2.0 * h);
-            let err = (fd - j[(r, c)]).abs() / (1.0 + j[(r, c)].abs());
-            worst = worst.max(err);
+            fd[(r, c)] = (fp[r] - fm[r]) / (2.0 * h);
         }
     }
-    assert!(worst < 1e-4, "worst relative Jacobian error {worst:e}");
+    // Per-row scale: an entry is judged against itself, floored at 1e-8 of its row's largest.
+    let mut worst: (f64, usize, usize) = (0.0, 0, 0);
+    for r in 0..n {
+        let row_max = (0..n).map(|c| j[(r, c)].abs()).fold(0.0, f64::max);
+        for c in 0..n {
+            let err = (fd[(r, c)] - j[(r, c)]).abs() / (j[(r, c)].abs() + 1e-8 * row_max + 1e-300);
+            if err > worst.0 {
+                worst = (err, r, c);
+            }
+        }
+    }
+    let (w, r, c) = worst;
+    assert!(
+        w < 1e-4,
+        "worst relative Jacobian error {w:e} at ({}, {}): analytic {:e}, FD {:e}",
+        net.species[r].name,
+        net.species[c].name,
+        j[(r, c)],
+        fd[(r, c)]
+    );
     // The structural pattern covers every nonzero.
     let pat: std::collections::HashSet<(usize, usize)> =
         net.jacobian_pattern().into_iter().collect();
@@ -465,4 +487,104 @@ fn odd_open_reactions_are_listed_for_review() {
         .collect();
     assert_eq!(d.len(), 1);
     assert!(d[0].contains("deg_hi_12"), "{d:?}");
+}
+
+/// Out-of-range or empty design lists are faults with their JSON path, never panics.
+#[test]
+fn bad_design_sizes_and_indices_are_faults_not_panics() {
+    let path = format!("{}/netlists/m1_molecular.json", env!("CARGO_MANIFEST_DIR"));
+    let v0: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let case = |edit: &dyn Fn(&mut Value), want: &str| {
+        let mut v = v0.clone();
+        edit(&mut v);
+        let f = faults_of(&v);
+        assert!(f.iter().any(|x| x.contains(want)), "{want}: {f:#?}");
+    };
+    case(
+        &|v| v["design"]["inputs"][0] = json!(99),
+        "design.inputs[0]: monomer index 99 out of range",
+    );
+    case(&|v| v["design"]["monomers"] = json!([]), "design.monomers");
+    case(&|v| v["design"]["pairs"] = json!([]), "design.pairs");
+    case(&|v| v["design"]["outputs"] = json!([]), "design.outputs");
+    case(
+        &|v| v["species"] = json!([]),
+        "species: needs at least one species",
+    );
+    case(
+        &|v| {
+            v["outputs"].as_array_mut().unwrap().pop();
+        },
+        "outputs: needs one output per design output (2), got 1",
+    );
+    case(
+        &|v| v["protocol"]["settle"] = json!(0.0),
+        "protocol.settle: must be > 0",
+    );
+    let mut t = template();
+    t["outputs"] = json!([]);
+    assert!(faults_of(&t).iter().any(|x| x.contains("outputs")));
+}
+
+/// The static solver refuses mismatched or empty inputs instead of defaulting or panicking.
+#[test]
+fn static_solver_rejects_bad_sizes() {
+    let m = m1();
+    let d = &m.design;
+    let ex = &m.examples[0];
+    let ell = m.ell0();
+    let a = d.example_totals(ex);
+    assert!(d
+        .solve_static(&ell, &a, d.beta_max, &ex.targets, None, None)
+        .is_ok());
+    let e = d
+        .solve_static(&ell, &a, d.beta_max, &ex.targets[..1], None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("targets"), "{e}");
+    assert!(d
+        .solve_static(&ell[..3], &a, 0.0, &ex.targets, None, None)
+        .is_err());
+    let mut empty = d.clone();
+    empty.monomers.clear();
+    empty.pairs.clear();
+    empty.inputs.clear();
+    empty.outputs.clear();
+    let e = empty
+        .solve_static(&[], &[], 0.0, &[], None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("empty design"), "{e}");
+}
+
+/// A zero-length segment leaves the state alone (and `hold` does not fail on it).
+#[test]
+fn zero_length_hold_is_a_no_op() {
+    let m = m1();
+    let mut r = Runner::new(&m);
+    let x0 = r.x.clone();
+    r.hold(0, 0.0, 0.0, 0.0, "settle").unwrap();
+    assert_eq!(r.x, x0);
+    assert_eq!(r.t, 0.0);
+}
+
+/// A checkpoint that does not fit the netlist is refused with the field named, not a panic.
+#[test]
+fn resume_refuses_checkpoints_that_do_not_fit() {
+    use physlearn::chem::sim::Trainer;
+    let m = m1();
+    let ck = Trainer::new(&m, 2, 1.0).unwrap().checkpoint("m1", "sha");
+    assert!(Trainer::resume(&m, ck.clone()).is_ok());
+    let refused = |edit: &dyn Fn(&mut physlearn::chem::sim::ChemCheckpoint), field: &str| {
+        let mut c = ck.clone();
+        edit(&mut c);
+        match Trainer::resume(&m, c) {
+            Ok(_) => panic!("{field}: accepted"),
+            Err(e) => assert!(e.to_string().contains(field), "{field}: {e}"),
+        }
+    };
+    refused(&|c| c.inputs.push(1.0), "'inputs'");
+    refused(&|c| c.inputs.clear(), "'inputs'");
+    refused(&|c| c.current_example = 7, "'current_example'");
+    refused(&|c| c.cycle = c.total_cycles + 1, "'cycle'");
 }

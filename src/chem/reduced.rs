@@ -32,7 +32,9 @@ struct RSeg<'a> {
     b: &'a DriveLevels,
     guess: RefCell<Option<Vec<f64>>>,
     evals: Cell<u64>,
-    error: RefCell<Option<String>>,
+    /// First failure of the static solver `(segment time, message)`; owned by the caller,
+    /// since `Dopri5` keeps the system and stops normally when `solout` returns `true`.
+    error: &'a RefCell<Option<(f64, String)>>,
 }
 
 impl RSeg<'_> {
@@ -95,7 +97,7 @@ impl System<f64, DVector<f64>> for RSeg<'_> {
             dy.iter_mut().for_each(|v| *v = 0.0);
             let mut er = self.error.borrow_mut();
             if er.is_none() {
-                *er = Some(format!("{e}"));
+                *er = Some((t, format!("{e}")));
             }
         }
     }
@@ -120,6 +122,8 @@ pub struct ReducedRunner<'a> {
     pub rhs_evals: u64,
     pub rtol: f64,
     pub atol: f64,
+    /// Time since the start of the run (the sum of the finished segments).
+    pub t: f64,
 }
 
 impl<'a> ReducedRunner<'a> {
@@ -138,6 +142,7 @@ impl<'a> ReducedRunner<'a> {
             rhs_evals: 0,
             rtol: 1e-8,
             atol: 1e-11,
+            t: 0.0,
         })
     }
 
@@ -154,6 +159,10 @@ impl<'a> ReducedRunner<'a> {
         a: &DriveLevels,
         b: &DriveLevels,
     ) -> Result<(), ChemError> {
+        if !(duration > 0.0) {
+            return Ok(()); // an empty segment leaves the state alone
+        }
+        let error = RefCell::new(None);
         let sys = RSeg {
             d: &self.model.design,
             duration,
@@ -161,7 +170,7 @@ impl<'a> ReducedRunner<'a> {
             b,
             guess: RefCell::new(None),
             evals: Cell::new(0),
-            error: RefCell::new(None),
+            error: &error,
         };
         let mut st = Dopri5::from_param(
             sys,
@@ -183,10 +192,18 @@ impl<'a> ReducedRunner<'a> {
         );
         let res = st.integrate();
         let y_last = st.y_out().last().cloned();
+        let t_last = st.x_out().last().copied().unwrap_or(0.0);
+        if let Some((t, msg)) = error.borrow_mut().take() {
+            return Err(ChemError::Integration {
+                segment: name.into(),
+                t: self.t + t,
+                reason: format!("reduced model: {msg}"),
+            });
+        }
         // The system was moved into the stepper; read its counters through the stats.
         let stats = res.map_err(|e| ChemError::Integration {
             segment: name.into(),
-            t: 0.0,
+            t: self.t + t_last,
             reason: format!("reduced model (Dopri5): {e:?}"),
         })?;
         self.rhs_evals += u64::from(stats.num_eval);
@@ -194,12 +211,13 @@ impl<'a> ReducedRunner<'a> {
             if y.iter().any(|v| !v.is_finite()) {
                 return Err(ChemError::Integration {
                     segment: name.into(),
-                    t: duration,
+                    t: self.t + duration,
                     reason: "reduced model: non-finite state".into(),
                 });
             }
             self.y = y.as_slice().to_vec();
         }
+        self.t += duration;
         Ok(())
     }
 
@@ -260,4 +278,31 @@ pub fn one_cycle(model: &ChemModel) -> Result<ReducedCycle, ChemError> {
         rhs_evals: r.rhs_evals - n0,
         wall_seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A static-solver failure inside a segment is an error with its time, not a normal stop
+    /// with a truncated state.
+    #[test]
+    fn static_failure_in_a_segment_is_reported() {
+        let v: serde_json::Value = serde_json::from_str(crate::netlist::chem::M1_TEMPLATE).unwrap();
+        let m = crate::netlist::chem::from_value(&v).unwrap().model;
+        let mut r = ReducedRunner::new(&m).unwrap();
+        r.hold(0, 0.0, 0.0, 5.0).unwrap();
+        let a = r.levels(0, 0.0, 0.0);
+        let mut b = a.clone();
+        b.inputs = vec![f64::NAN; a.inputs.len()];
+        let e = r.segment("bad", 10.0, &a, &b).unwrap_err();
+        match e {
+            ChemError::Integration { segment, t, reason } => {
+                assert_eq!(segment, "bad");
+                assert!(t > 5.0 && t <= 15.0, "t = {t}");
+                assert!(reason.contains("static solver"), "{reason}");
+            }
+            e => panic!("{e}"),
+        }
+    }
 }

@@ -177,6 +177,17 @@ impl<'a> Runner<'a> {
 
     /// Integrate one segment.
     pub fn run_segment(&mut self, seg: &Segment, beta0: f64, beta1: f64) -> Result<(), ChemError> {
+        if !(seg.duration > 0.0) {
+            if seg.duration.is_nan() {
+                return Err(ChemError::Invalid(format!(
+                    "segment '{}' at t = {}: duration is NaN",
+                    seg.name, self.t
+                )));
+            }
+            // An empty segment (e.g. `settle: 0`) leaves the state alone; the drives jump.
+            self.beta_now = beta1;
+            return Ok(());
+        }
         let net = &self.model.network;
         let ode = SegmentOde {
             net,
@@ -209,11 +220,20 @@ impl<'a> Runner<'a> {
         self.stats.rejected_steps += st.rejected_steps;
         self.stats.newton_iterations += st.newton_iterations;
         self.stats.newton_failures += st.newton_failures;
+        self.stats.sparse_factorizations += st.sparse_factorizations;
         if let Some((sp, t)) = ode.failure.borrow().clone() {
             return Err(ChemError::Integration {
                 segment: seg.name.clone(),
                 t: self.t + t,
                 reason: format!("non-finite rate of change of species {sp}"),
+            });
+        }
+        if let Err(e @ stiff::BdfError::Invalid(_)) = &out.result {
+            // Refused before any step: no species to blame.
+            return Err(ChemError::Integration {
+                segment: seg.name.clone(),
+                t: self.t,
+                reason: e.to_string(),
             });
         }
         if let Err(e) = &out.result {
@@ -470,6 +490,7 @@ fn stats_delta(a: &BdfStats, b: &BdfStats) -> BdfStats {
         lu_decompositions: a.lu_decompositions - b.lu_decompositions,
         accepted_steps: a.accepted_steps - b.accepted_steps,
         rejected_steps: a.rejected_steps - b.rejected_steps,
+        sparse_factorizations: a.sparse_factorizations - b.sparse_factorizations,
         ..BdfStats::default()
     }
 }
@@ -801,6 +822,37 @@ impl<'a> Trainer<'a> {
                 n,
                 model.design.pairs.len()
             )));
+        }
+        let refuse = |field: &str, msg: String| {
+            Err(ChemError::Invalid(format!(
+                "checkpoint field '{field}': {msg}"
+            )))
+        };
+        if ck.inputs.len() != model.design.inputs.len() {
+            return refuse(
+                "inputs",
+                format!(
+                    "{} input totals, the netlist has {} inputs",
+                    ck.inputs.len(),
+                    model.design.inputs.len()
+                ),
+            );
+        }
+        if ck.current_example >= model.examples.len() {
+            return refuse(
+                "current_example",
+                format!(
+                    "example {} out of range (the netlist has {} examples)",
+                    ck.current_example,
+                    model.examples.len()
+                ),
+            );
+        }
+        if ck.cycle > ck.total_cycles {
+            return refuse(
+                "cycle",
+                format!("{} exceeds total_cycles = {}", ck.cycle, ck.total_cycles),
+            );
         }
         let mut runner = Runner::new(model);
         runner.x = ck.x;

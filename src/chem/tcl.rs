@@ -123,6 +123,10 @@ pub fn cost_i(out: &[f64], t: &[f64]) -> f64 {
         .sum()
 }
 
+/// Largest relative residual (max |R_i| / max(γ A_i + β_i T_i)) accepted from the static
+/// solver at convergence.
+pub const STATIC_RTOL: f64 = 1e-8;
+
 impl Design {
     pub fn n_pairs(&self) -> usize {
         self.pairs.len()
@@ -180,13 +184,45 @@ impl Design {
     ) -> Result<StaticState, ChemError> {
         let n = self.monomers.len();
         let np = self.pairs.len();
+        let fail = |detail: String| ChemError::StaticSolve {
+            what: format!("beta = {beta}"),
+            detail,
+        };
+        if n == 0 || np == 0 || self.outputs.is_empty() {
+            return Err(fail(format!(
+                "empty design ({n} monomers, {np} pairs, {} outputs)",
+                self.outputs.len()
+            )));
+        }
+        for (what, got, want) in [
+            ("targets", targets.len(), self.outputs.len()),
+            ("monomer totals", totals.len(), n),
+            ("linkers", ell.len(), np),
+            ("active dimers", ds.map_or(np, <[f64]>::len), np),
+            ("guess", guess.map_or(n, <[f64]>::len), n),
+        ] {
+            if got != want {
+                return Err(fail(format!("{want} {what} needed, got {got}")));
+            }
+        }
+        if let Some((k, &i)) = self.outputs.iter().enumerate().find(|(_, &i)| i >= n) {
+            return Err(fail(format!("output #{k}: monomer index {i} out of range")));
+        }
+        if let Some((k, p)) = self
+            .pairs
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p[0] >= n || p[1] >= n)
+        {
+            return Err(fail(format!("pair #{k}: invalid monomer indices {p:?}")));
+        }
         let g = self.gamma;
         let q = self.q();
         let mut beta_i = vec![0.0; n];
         let mut tgt = vec![0.0; n];
-        for (k, &i) in self.outputs.iter().enumerate() {
+        for (&i, &t) in self.outputs.iter().zip(targets) {
             beta_i[i] = beta;
-            tgt[i] = targets.get(k).copied().unwrap_or(0.0);
+            tgt[i] = t;
         }
         let dsv = |e: usize| ds.map_or(self.x0, |v| v[e]);
         let mut u: Vec<f64> = match guess {
@@ -248,6 +284,13 @@ impl Design {
                 polish += 1;
             }
             if step < 1e-15 || polish >= 2 {
+                // The step vanished: the residual before it must be small too (a singular or
+                // ill-scaled Jacobian can stall Newton away from a root).
+                if rnorm > STATIC_RTOL {
+                    return Err(fail(format!(
+                        "Newton stalled with relative residual {rnorm:.3e} > {STATIC_RTOL:e}"
+                    )));
+                }
                 let c: Vec<f64> = u.iter().map(|u| u.exp()).collect();
                 for (e, &[i, j]) in self.pairs.iter().enumerate() {
                     let (de, _) = self.dimer(self.k_on * c[i] * c[j], ell[e]);
@@ -262,10 +305,9 @@ impl Design {
                 });
             }
         }
-        Err(ChemError::StaticSolve {
-            what: format!("beta = {beta}"),
-            detail: "Newton in ln c did not converge in 200 iterations".into(),
-        })
+        Err(fail(
+            "Newton in ln c did not converge in 200 iterations".into(),
+        ))
     }
 
     /// Free (β = 0) and clamped (β = β) static states of an example.

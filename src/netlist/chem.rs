@@ -153,7 +153,7 @@ fn protocol(cx: &mut Cx, v: Option<&Value>) -> ChemProtocol {
     };
     let write_gate = o.number(cx, "write_gate", Some(1.0), Limit::Ge(0.0));
     let cycles = o.number(cx, "cycles", Some(1.0), Limit::Ge(1.0));
-    let settle = o.number(cx, "settle", Some(40.0), Limit::Ge(0.0));
+    let settle = o.number(cx, "settle", Some(40.0), Limit::Gt(0.0));
     let mut sw = Obj::new(cx, o.get("switch"), "protocol.switch");
     let gated = sw.choice(cx, "mode", &["gated_ramp", "ramp"], "gated_ramp") == "gated_ramp";
     let tau_switch = sw.number_or_auto(cx, "tau_switch", Limit::Gt(0.0));
@@ -502,6 +502,9 @@ fn template_spec(cx: &mut Cx, v: &Value) -> Option<TemplateSpec> {
         outputs.push(idx(cx, &sp, format!("{p}.species")));
         output_ids.push(id);
     }
+    if outs.is_empty() && v.get("outputs").is_some_and(Value::is_array) {
+        cx.fault("outputs", "needs at least one output");
+    }
     let mut nu = Obj::new(cx, v.get("nudge"), "nudge");
     let _ = nu.choice(cx, "kind", &["exchange"], "exchange");
     let nsp = str_list(cx, nu.get("species"), "nudge.species", true);
@@ -736,6 +739,15 @@ fn build_explicit(cx: &mut Cx, v: &Value) -> Option<ChemModel> {
                 }
             }
         }
+        for (name, n) in [
+            ("monomers", nm),
+            ("pairs", d.pairs.len()),
+            ("outputs", d.outputs.len()),
+        ] {
+            if n == 0 {
+                cx.fault(format!("design.{name}"), "needs at least one entry");
+            }
+        }
         if d.totals.len() != nm {
             cx.fault(
                 "design.totals",
@@ -785,6 +797,9 @@ fn build_explicit(cx: &mut Cx, v: &Value) -> Option<ChemModel> {
     }
     // Species.
     let sp_list = arr(cx, root.get("species"), "species", true);
+    if sp_list.is_empty() && root.get("species").is_some_and(Value::is_array) {
+        cx.fault("species", "needs at least one species");
+    }
     let mut species = Vec::new();
     let mut sp_index: HashMap<String, usize> = HashMap::new();
     for (k, s) in sp_list.iter().enumerate() {
@@ -982,6 +997,30 @@ fn build_explicit(cx: &mut Cx, v: &Value) -> Option<ChemModel> {
         }
         output_ids.push(id);
     }
+    if let Some(d) = &design {
+        if outs.len() != d.outputs.len() {
+            cx.fault(
+                "outputs",
+                format!(
+                    "needs one output per design output ({}), got {}",
+                    d.outputs.len(),
+                    outs.len()
+                ),
+            );
+        }
+    }
+    if let Some(d) = &design {
+        if outs.len() != d.outputs.len() {
+            cx.fault(
+                "outputs",
+                format!(
+                    "needs one output per design output ({}), got {}",
+                    d.outputs.len(),
+                    outs.len()
+                ),
+            );
+        }
+    }
     let mut nu = Obj::new(cx, root.get("nudge"), "nudge");
     let _ = nu.choice(cx, "kind", &["exchange"], "exchange");
     let _ = str_list(cx, nu.get("species"), "nudge.species", true);
@@ -1001,7 +1040,13 @@ fn build_explicit(cx: &mut Cx, v: &Value) -> Option<ChemModel> {
     }
     let input_names: Vec<String> = design
         .as_ref()
-        .map(|d| d.inputs.iter().map(|&i| d.monomers[i].clone()).collect())
+        // Out-of-range indices were recorded as faults above: skip them here.
+        .map(|d| {
+            d.inputs
+                .iter()
+                .filter_map(|&i| d.monomers.get(i).cloned())
+                .collect()
+        })
         .unwrap_or_default();
     let examples = examples(cx, root.get("task"), &input_names, &output_ids);
     let protocol = protocol(cx, root.get("protocol"));

@@ -163,6 +163,10 @@ pub struct BdfStats {
     /// Steps whose Newton iteration stalled within tolerance with a current Jacobian (across
     /// a discontinuity of f) and were passed to the error test.
     pub relaxed_newton: u64,
+    /// Of `lu_decompositions`, those done by the sparse LU (a system with a
+    /// [`OdeSystem::jacobian_pattern`] whose symbolic analysis succeeded); 0 on the dense path.
+    #[serde(default)]
+    pub sparse_factorizations: u64,
 }
 
 /// Why an integration stopped early.
@@ -629,7 +633,14 @@ pub fn integrate<S: OdeSystem>(
     };
     let atol_v: Vec<f64> = match sys.atol_weights() {
         Some(w) if w.len() == n => w.iter().map(|w| atol * w).collect(),
-        _ => vec![atol; n],
+        Some(w) => {
+            out.result = Err(BdfError::Invalid(format!(
+                "{} absolute-tolerance weights for a system of dimension {n}",
+                w.len()
+            )));
+            return out;
+        }
+        None => vec![atol; n],
     };
     let newton_tol = (10.0 * f64::EPSILON / rtol).max(0.03f64.min(rtol.sqrt()));
     let max_step = opt.h_max.min(t1 - t0);
@@ -729,6 +740,9 @@ pub fn integrate<S: OdeSystem>(
                     Some(l) => l,
                     None => {
                         stats.lu_decompositions += 1;
+                        if sparse.is_some() {
+                            stats.sparse_factorizations += 1;
+                        }
                         lu.insert(lu_of(&jac, c, sparse.as_ref()))
                     }
                 };
