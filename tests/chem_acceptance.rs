@@ -291,3 +291,64 @@ fn flagged_designs_really_fail_when_forced() {
     assert!(anti.slope > 1.5 && anti.cos_cl < hebb.cos_cl);
     assert!(hebb.cos_cl > 0.98 && hebb.slope < 1.0);
 }
+
+/// The one-cycle figures of the README's molecular table that no other test prints:
+/// `cargo test --release --test chem_acceptance readme_one_cycle_figures -- --ignored --nocapture`.
+#[test]
+#[ignore = "prints README figures (about 10 one-cycle runs)"]
+fn readme_one_cycle_figures() {
+    let run = |mods: &[(&str, &str, Value)]| {
+        let mut v = template();
+        for (sec, k, val) in mods {
+            if *sec == "params" {
+                v["template"]["params"][*k] = val.clone();
+            } else {
+                v[*sec][*k] = val.clone();
+            }
+        }
+        one_cycle(&model_of(&v)).unwrap().record
+    };
+    let max_step = |c: &physlearn::chem::sim::CycleRecord| {
+        c.dell
+            .iter()
+            .zip(&c.ell_start)
+            .map(|(d, l)| (d / l).abs())
+            .fold(0.0, f64::max)
+    };
+    for eps_w in [0.08, 0.16] {
+        let c = run(&[
+            ("params", "polarity", json!(-1)),
+            ("params", "eps_w", json!(eps_w)),
+            ("protocol", "direction", json!("fast_rise")),
+        ]);
+        eprintln!(
+            "anti-Hebbian fast_rise eps_w {eps_w}: G {:.2} cos {:.4} slope {:.2} max step {:.1} %",
+            c.loop_gain,
+            c.cos_cl,
+            c.slope,
+            100.0 * max_step(&c)
+        );
+    }
+    let c = run(&[("params", "eps_w", json!(0.16))]);
+    eprintln!(
+        "Hebbian fast_fall: G {:.2} cos {:.4} slope {:.2}",
+        c.loop_gain, c.cos_cl, c.slope
+    );
+    let c = run(&[("nudge", "beta_max", json!(1.0))]);
+    eprintln!(
+        "Hebbian fast_fall beta_max = 1: cos {:.4} slope {:.2}",
+        c.cos_cl, c.slope
+    );
+    let c = run(&[("params", "c_theta", json!(3.0))]);
+    eprintln!(
+        "Hebbian fast_fall c_theta = 3: cos {:.4} slope {:.2}",
+        c.cos_cl, c.slope
+    );
+    for jac in ["analytic_sparse", "analytic_dense"] {
+        let c = run(&[("solver", "jacobian", json!(jac))]);
+        eprintln!(
+            "{jac}: {:.3} s/cycle, {} RHS, {} Jacobians, {} LU",
+            c.wall_seconds, c.rhs_evals, c.jacobian_evals, c.lu_decompositions
+        );
+    }
+}

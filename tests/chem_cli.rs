@@ -145,6 +145,45 @@ fn broken_and_refused_netlists_exit_2_with_paths() {
     let out = bin().arg("compare").arg(&p).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("[sign]"));
+    // A bad design index is a fault with its path (exit 2), not a panic (exit 101).
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(shipped("m1_molecular.json")).unwrap())
+            .unwrap();
+    v["design"]["inputs"][0] = json!(99);
+    let p = write(tmp.path(), "bad_input.json", &v);
+    let out = bin().arg("check").arg(&p).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("design.inputs[0]: monomer index 99 out of range"),
+        "{err}"
+    );
+}
+
+#[test]
+fn export_spice_refuses_chemical_networks_and_read_errors_print_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_file = tmp.path().join("deck.cir");
+    let out = bin()
+        .args(["export", "spice"])
+        .arg(shipped("m1_molecular.json"))
+        .arg("--out")
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("chemical networks cannot be exported to SPICE"),
+        "{err}"
+    );
+    assert!(!err.contains("fault"), "{err}");
+    // A missing file: the OS reason appears once.
+    let missing = tmp.path().join("nope.json");
+    let out = bin().arg("check").arg(&missing).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
 }
 
 /// `--stop-after` + `--resume` continue a chemical run bit for bit (wall times aside).

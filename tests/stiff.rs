@@ -271,3 +271,40 @@ fn accuracy_against_tight_reference() {
         );
     }
 }
+
+/// Per-component tolerance weights of the wrong length are refused, not silently replaced by
+/// the scalar `atol`.
+#[test]
+fn atol_weights_of_the_wrong_length_are_refused() {
+    use physlearn::physics::stiff::{integrate, BdfError, BdfOptions, OdeSystem};
+    struct Decay(usize);
+    impl OdeSystem for Decay {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn rhs(&self, _t: f64, v: &[f64], f: &mut [f64]) -> bool {
+            f[0] = -v[0];
+            f[1] = -2.0 * v[1];
+            true
+        }
+        fn atol_weights(&self) -> Option<Vec<f64>> {
+            Some(vec![1.0; self.0])
+        }
+    }
+    let opt = BdfOptions {
+        rtol: 1e-6,
+        atol: 1e-9,
+        h_init: 1e-3,
+        h_max: f64::INFINITY,
+        max_steps: 100_000,
+    };
+    let v0 = nalgebra::DVector::from_vec(vec![1.0, 1.0]);
+    let ok = integrate(&Decay(2), 0.0, 1.0, v0.clone(), &opt);
+    assert!(ok.result.is_ok());
+    assert_eq!(ok.stats.sparse_factorizations, 0);
+    let bad = integrate(&Decay(3), 0.0, 1.0, v0, &opt);
+    match bad.result {
+        Err(BdfError::Invalid(m)) => assert!(m.contains("3 absolute-tolerance weights"), "{m}"),
+        r => panic!("{r:?}"),
+    }
+}

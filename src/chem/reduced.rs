@@ -299,7 +299,7 @@ mod tests {
         match e {
             ChemError::Integration { segment, t, reason } => {
                 assert_eq!(segment, "bad");
-                assert!(t > 5.0 && t <= 15.0, "t = {t}");
+                assert!((5.0..=15.0).contains(&t), "t = {t}");
                 assert!(reason.contains("static solver"), "{reason}");
             }
             e => panic!("{e}"),

@@ -133,6 +133,9 @@ pub struct Runner<'a> {
     pub watch: Watch,
     pub laws: Vec<ConservationLaw>,
     law0: Vec<f64>,
+    /// Drift scale of each law: max(|value at the start|, Σ|c_s|·scale_s), so that a
+    /// mixed-sign law with value 0 is judged against its species' typical size.
+    law_scale: Vec<f64>,
     weights: Vec<f64>,
     /// Current input totals (per `Design::inputs`).
     pub inputs: Vec<f64>,
@@ -150,8 +153,21 @@ impl<'a> Runner<'a> {
 
     pub fn from_state(model: &'a ChemModel, x: Vec<f64>) -> Self {
         let laws = model.network.conservation_laws(false);
-        let law0 = laws.iter().map(|l| l.value(&x)).collect();
+        let law0: Vec<f64> = laws.iter().map(|l| l.value(&x)).collect();
+        let law_scale = laws
+            .iter()
+            .zip(&law0)
+            .map(|(l, v0)| {
+                let typical: f64 = l
+                    .terms
+                    .iter()
+                    .map(|(s, c)| c.abs() * model.network.species[s.0].scale)
+                    .sum();
+                v0.abs().max(typical).max(1e-300)
+            })
+            .collect();
         Runner {
+            law_scale,
             model,
             weights: model.network.species.iter().map(|s| s.scale).collect(),
             x,
@@ -289,8 +305,8 @@ impl<'a> Runner<'a> {
         if let Some(y) = out.ys.last() {
             self.x = y.as_slice().to_vec();
         }
-        for (l, v0) in self.laws.iter().zip(&self.law0) {
-            let d = (l.value(&self.x) - v0).abs() / v0.abs().max(1e-12);
+        for ((l, v0), sc) in self.laws.iter().zip(&self.law0).zip(&self.law_scale) {
+            let d = (l.value(&self.x) - v0).abs() / sc;
             self.watch.drift = self.watch.drift.max(d);
             if d > DRIFT_LIMIT {
                 return Err(ChemError::Integration {

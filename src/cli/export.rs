@@ -56,6 +56,13 @@ pub fn export(a: ExportArgs) -> Result<(), Failure> {
             chgtol,
             vntol,
         } => {
+            if super::chem::is_chemical_file(&file) {
+                return Err(Failure::bad_input(anyhow!(
+                    "{}: chemical networks cannot be exported to SPICE (export spice takes \
+                     physics \"flow\" netlists)",
+                    file.display()
+                )));
+            }
             let (_, prep, _) = load_prepared(&file)?;
             let opts = SpiceOptions {
                 cycles,

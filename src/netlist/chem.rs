@@ -5,13 +5,13 @@
 //! (`reactions[12].k: must be > 0, got -1`).
 
 use super::params::Limit;
-use super::{arr, check_limit, type_name, Cx, Fault, NetlistError, Obj};
+use super::{arr, beta_schedule, check_limit, type_name, Cx, Fault, NetlistError, Obj};
 use crate::chem::network::{Drive, DriveId, DriveKind, Network, Reaction, Species, SpeciesId};
 use crate::chem::tcl::{self, Design, Example, TemplateSpec};
 use crate::chem::{
     ChemModel, ChemProtocol, DriveRole, Learnable, ModelKind, SolverSettings, SwitchSpec,
 };
-use crate::physics::protocol::{BetaSchedule, Direction};
+use crate::physics::protocol::Direction;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 
@@ -45,7 +45,7 @@ pub struct ChemNetlist {
 pub fn load(path: &std::path::Path) -> Result<(ChemNetlist, Vec<u8>), NetlistError> {
     let bytes = std::fs::read(path).map_err(|e| NetlistError::Read {
         path: path.display().to_string(),
-        source: e,
+        cause: e,
     })?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| NetlistError::Syntax {
         line: e.line(),
@@ -160,17 +160,7 @@ fn protocol(cx: &mut Cx, v: Option<&Value>) -> ChemProtocol {
     let c_sw = sw.number(cx, "c_sw", Some(2.0), Limit::Gt(0.0));
     let hold = sw.number(cx, "hold", Some(10.0), Limit::Ge(0.0));
     sw.finish(cx, &[]);
-    let mut bs = Obj::new(cx, o.get("beta_schedule"), "protocol.beta_schedule");
-    let beta_schedule = match bs
-        .choice(cx, "kind", &["constant", "error_annealed"], "constant")
-        .as_str()
-    {
-        "error_annealed" => BetaSchedule::ErrorAnnealed {
-            cap: bs.number(cx, "cap", Some(12.0), Limit::Gt(0.0)),
-        },
-        _ => BetaSchedule::Constant,
-    };
-    bs.finish(cx, &[]);
+    let beta_schedule = beta_schedule(cx, o.get("beta_schedule"), 12.0);
     o.finish(cx, &[]);
     ChemProtocol {
         direction,

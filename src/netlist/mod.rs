@@ -40,12 +40,10 @@ impl fmt::Display for Fault {
 /// Errors of the netlist layer.
 #[derive(Debug, thiserror::Error)]
 pub enum NetlistError {
-    #[error("{path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The cause is part of the message (not a `#[source]`), so a report that walks the
+    /// error chain prints it once.
+    #[error("{path}: {cause}")]
+    Read { path: String, cause: std::io::Error },
     #[error("JSON syntax error at line {line}, column {column}: {message}")]
     Syntax {
         line: usize,
@@ -113,7 +111,7 @@ pub struct Netlist {
 pub fn load(path: &std::path::Path) -> Result<(Netlist, Vec<u8>), NetlistError> {
     let bytes = std::fs::read(path).map_err(|e| NetlistError::Read {
         path: path.display().to_string(),
-        source: e,
+        cause: e,
     })?;
     let nl = parse(&bytes)?;
     Ok((nl, bytes))
@@ -390,6 +388,23 @@ fn check_limit(cx: &mut Cx, path: &str, v: f64, min: Limit) {
         Limit::Ge(x) if v < x => cx.fault(path, format!("must be ≥ {x}, got {v}")),
         _ => {}
     }
+}
+
+/// `protocol.beta_schedule` (shared by the flow and chemical loaders; the default `cap`
+/// differs by family).
+fn beta_schedule(cx: &mut Cx, v: Option<&Value>, default_cap: f64) -> BetaSchedule {
+    let mut bs = Obj::new(cx, v, "protocol.beta_schedule");
+    let s = match bs
+        .choice(cx, "kind", &["constant", "error_annealed"], "constant")
+        .as_str()
+    {
+        "error_annealed" => BetaSchedule::ErrorAnnealed {
+            cap: bs.number(cx, "cap", Some(default_cap), Limit::Gt(0.0)),
+        },
+        _ => BetaSchedule::Constant,
+    };
+    bs.finish(cx, &[]);
+    s
 }
 
 fn arr<'v>(cx: &mut Cx, v: Option<&'v Value>, path: &str, required: bool) -> &'v [Value] {
@@ -991,17 +1006,7 @@ fn protocol(cx: &mut Cx, v: Option<&Value>) -> ProtocolSpec {
         let tau_switch = sw.number_or_auto(cx, "tau_switch", Limit::Gt(0.0));
         let switch_safety = sw.number(cx, "safety", Some(1.5), Limit::Gt(0.0));
         sw.finish(cx, &[]);
-        let mut bs = Obj::new(cx, o.get("beta_schedule"), "protocol.beta_schedule");
-        let beta_schedule = match bs
-            .choice(cx, "kind", &["constant", "error_annealed"], "constant")
-            .as_str()
-        {
-            "error_annealed" => BetaSchedule::ErrorAnnealed {
-                cap: bs.number(cx, "cap", Some(8.0), Limit::Gt(0.0)),
-            },
-            _ => BetaSchedule::Constant,
-        };
-        bs.finish(cx, &[]);
+        let beta_schedule = beta_schedule(cx, o.get("beta_schedule"), 8.0);
         let cycles = o.number(cx, "cycles", Some(1.0), Limit::Ge(1.0));
         let from_rest = o.choice(cx, "initial", &["free_dc", "rest"], "free_dc") == "rest";
         if cycles.fract() != 0.0 {
