@@ -74,8 +74,11 @@ pub struct SegmentOde<'a> {
     /// Species and time of the first non-finite derivative.
     pub failure: RefCell<Option<(String, f64)>>,
     pub jac_evals: std::cell::Cell<u64>,
-    /// Factor `I − cJ` by sparse LU (symbolic analysis once per segment).
-    pub sparse: bool,
+    /// Structural Jacobian pattern for the sparse LU of `I − cJ` (computed once per
+    /// [`Runner`]; the symbolic analysis is redone once per segment); `None`: dense LU.
+    pub pattern: Option<&'a [(usize, usize)]>,
+    /// Scratch for the drive multipliers (no allocation per right-hand side).
+    pub mult: RefCell<Vec<f64>>,
 }
 
 impl OdeSystem for SegmentOde<'_> {
@@ -83,7 +86,8 @@ impl OdeSystem for SegmentOde<'_> {
         self.net.n_species()
     }
     fn rhs(&self, t: f64, v: &[f64], f: &mut [f64]) -> bool {
-        let mut m = vec![0.0; self.seg.m0.len()];
+        let mut m = self.mult.borrow_mut();
+        m.resize(self.seg.m0.len(), 0.0);
         self.seg.multipliers(t, &mut m);
         self.net.rhs(v, &m, f);
         if let Some(i) = f.iter().position(|x| !x.is_finite()) {
@@ -99,14 +103,15 @@ impl OdeSystem for SegmentOde<'_> {
         true
     }
     fn jacobian(&self, t: f64, v: &[f64], jac: &mut DMatrix<f64>) -> bool {
-        let mut m = vec![0.0; self.seg.m0.len()];
+        let mut m = self.mult.borrow_mut();
+        m.resize(self.seg.m0.len(), 0.0);
         self.seg.multipliers(t, &mut m);
         self.net.jacobian(v, &m, jac);
         self.jac_evals.set(self.jac_evals.get() + 1);
         true
     }
     fn jacobian_pattern(&self) -> Option<Vec<(usize, usize)>> {
-        self.sparse.then(|| self.net.jacobian_pattern())
+        self.pattern.map(<[(usize, usize)]>::to_vec)
     }
     fn atol_weights(&self) -> Option<Vec<f64>> {
         Some(self.weights.to_vec())
@@ -137,6 +142,8 @@ pub struct Runner<'a> {
     /// mixed-sign law with value 0 is judged against its species' typical size.
     law_scale: Vec<f64>,
     weights: Vec<f64>,
+    /// The network's Jacobian pattern when the solver uses the sparse LU (built once).
+    pattern: Option<Vec<(usize, usize)>>,
     /// Current input totals (per `Design::inputs`).
     pub inputs: Vec<f64>,
     /// Recorded `(t, β, x)` samples when `record` is set.
@@ -168,6 +175,10 @@ impl<'a> Runner<'a> {
             .collect();
         Runner {
             law_scale,
+            pattern: model
+                .solver
+                .sparse_lu
+                .then(|| model.network.jacobian_pattern()),
             model,
             weights: model.network.species.iter().map(|s| s.scale).collect(),
             x,
@@ -211,7 +222,8 @@ impl<'a> Runner<'a> {
             weights: &self.weights,
             failure: RefCell::new(None),
             jac_evals: std::cell::Cell::new(0),
-            sparse: self.model.solver.sparse_lu,
+            pattern: self.pattern.as_deref(),
+            mult: RefCell::new(Vec::new()),
         };
         let s = &self.model.solver;
         let opt = BdfOptions {
