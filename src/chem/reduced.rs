@@ -159,7 +159,7 @@ impl<'a> ReducedRunner<'a> {
         a: &DriveLevels,
         b: &DriveLevels,
     ) -> Result<(), ChemError> {
-        if !(duration > 0.0) {
+        if duration <= 0.0 {
             return Ok(()); // an empty segment leaves the state alone
         }
         let error = RefCell::new(None);

@@ -204,13 +204,13 @@ impl<'a> Runner<'a> {
 
     /// Integrate one segment.
     pub fn run_segment(&mut self, seg: &Segment, beta0: f64, beta1: f64) -> Result<(), ChemError> {
-        if !(seg.duration > 0.0) {
-            if seg.duration.is_nan() {
-                return Err(ChemError::Invalid(format!(
-                    "segment '{}' at t = {}: duration is NaN",
-                    seg.name, self.t
-                )));
-            }
+        if seg.duration.is_nan() {
+            return Err(ChemError::Invalid(format!(
+                "segment '{}' at t = {}: duration is NaN",
+                seg.name, self.t
+            )));
+        }
+        if seg.duration <= 0.0 {
             // An empty segment (e.g. `settle: 0`) leaves the state alone; the drives jump.
             self.beta_now = beta1;
             return Ok(());
