@@ -141,12 +141,7 @@ pub fn check(file: &Path, as_json: bool) -> Result<(), Failure> {
             }
         );
         for dg in &rep.diagnostics {
-            let tag = match dg.level {
-                Level::Info => "info",
-                Level::Warning => "warning",
-                Level::Error => "error",
-            };
-            say!("  {tag} [{}]: {}", dg.code, dg.message);
+            say!("  {} [{}]: {}", dg.level.tag(), dg.code, dg.message);
         }
         if !rep.has_errors() {
             say!("ok");
@@ -677,7 +672,7 @@ pub fn bench(
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let line = format!(
-        "{:<28} {:>6} {:>7} {:>12.4e} {:>12.0} {:>10.1} {:>12.0}  (chemical: {} Jacobians/cycle, {})",
+        "{:<28} {:>6} {:>7} {:>12.4e} {:>12.0} {:>10.1} {:>12.0}  (chemical: {:.0} Jacobians/cycle, {})",
         name,
         m.network.species.len(),
         m.network.reactions.len(),

@@ -123,12 +123,7 @@ pub fn check(a: CheckArgs) -> Result<(), Failure> {
             say!("  NON-PHYSICAL: {np}");
         }
         for d in &rep.diagnostics {
-            let tag = match d.level {
-                Level::Info => "info",
-                Level::Warning => "warning",
-                Level::Error => "error",
-            };
-            say!("  {tag} [{}]: {}", d.code, d.message);
+            say!("  {} [{}]: {}", d.level.tag(), d.code, d.message);
         }
         if !rep.has_errors() {
             say!("ok");

@@ -21,6 +21,17 @@ pub enum Level {
     Error,
 }
 
+impl Level {
+    /// Lower-case tag used in reports (`info`, `warning`, `error`).
+    pub fn tag(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
 /// One load-time finding.
 #[derive(Clone, Debug, Serialize)]
 pub struct Diagnostic {
