@@ -4,9 +4,9 @@
 
 use crate::physics::equilibrium::Equilibrium;
 use crate::physics::model::{LearnTarget, Network, Params};
-use crate::physics::protocol::Sawtooth;
 use crate::physics::statics::{gradient, ideal_update, IdealUpdate};
 use crate::physics::PhysicsError;
+use crate::protocol::Sawtooth;
 use serde::Serialize;
 
 /// Cosine similarity (0 when either vector vanishes).

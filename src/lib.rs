@@ -6,6 +6,7 @@ pub mod io;
 pub mod learning;
 pub mod netlist;
 pub mod physics;
+pub mod protocol;
 pub mod sim;
 pub mod synapse;
 pub mod train;

@@ -8,9 +8,9 @@ use crate::physics::diagnostics::{
 };
 use crate::physics::dynamics::{Method, SolverSettings, SolverStats};
 use crate::physics::model::{Network, Params};
-use crate::physics::protocol::{BetaSchedule, Protocol, Sawtooth, SwitchMode};
 use crate::physics::run::{CycleRecord, Runner, Sampling};
 use crate::physics::PhysicsError;
+use crate::protocol::{BetaSchedule, Protocol, Sawtooth, SwitchMode};
 use serde::Serialize;
 
 /// A resolved simulation.

@@ -9,10 +9,10 @@ use crate::learning::{
 };
 use crate::physics::equilibrium::Equilibrium;
 use crate::physics::model::{LearnTarget, Params, SignalSource, States};
-use crate::physics::protocol::Sawtooth;
 use crate::physics::run::{Runner, Sampling};
 use crate::physics::statics::{mean_cost, solve_static, transfer_diagonal};
 use crate::physics::PhysicsError;
+use crate::protocol::Sawtooth;
 use crate::sim::{beta_for_cycle, Prepared};
 use serde::{Deserialize, Serialize};
 
@@ -334,7 +334,7 @@ pub fn compare_one_cycle(prep: &Prepared) -> Result<OneCycle, PhysicsError> {
         .enumerate()
         .filter_map(|(e, el)| el.tau_k(p0.w[e]))
         .fold(0.0, f64::max);
-    let settle = if saw.direction == crate::physics::protocol::Direction::FastFall {
+    let settle = if saw.direction == crate::protocol::Direction::FastFall {
         10.0 * tau_max
     } else {
         0.0

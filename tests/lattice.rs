@@ -6,7 +6,7 @@ use physlearn::generate::{lattice, lattice_netlist};
 use physlearn::netlist;
 use physlearn::physics::dynamics::Dynamics;
 use physlearn::physics::model::States;
-use physlearn::physics::protocol::Segment;
+use physlearn::protocol::Segment;
 use physlearn::sim::prepare;
 
 #[test]

@@ -4,7 +4,7 @@ use super::tcl::{expand, suffixes};
 use super::{ChemError, ChemModel, ModelKind};
 use crate::learning::cosine;
 use crate::physics::diagnostics::{Diagnostic, Level};
-use crate::physics::protocol::Direction;
+use crate::protocol::Direction;
 use serde::Serialize;
 
 /// Numbers and findings of the load-time checks.

@@ -20,7 +20,7 @@ pub mod reduced;
 pub mod sim;
 pub mod tcl;
 
-use crate::physics::protocol::{BetaSchedule, Direction};
+use crate::protocol::{BetaSchedule, Direction};
 use network::{Network, SpeciesId};
 use serde::Serialize;
 use tcl::{Design, Example, PairSpecies};

@@ -17,7 +17,7 @@
 use super::sim::DriveLevels;
 use super::tcl::{Design, Example};
 use super::{ChemError, ChemModel};
-use crate::physics::protocol::Direction;
+use crate::protocol::Direction;
 use nalgebra::DVector;
 use ode_solvers::dop_shared::OutputType;
 use ode_solvers::{Dopri5, System};

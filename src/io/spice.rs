@@ -33,11 +33,11 @@ use crate::physics::model::{
     ArmSignal, BoundMode, ChemSignal, Domain, Element, ElementKind, LearnTarget, Network,
     Nonlinearity, SignalSource, States, Waveform,
 };
-use crate::physics::protocol::{
-    BetaRamp, BetaSchedule, Protocol, RampShape, Segment, SegmentKind, SwitchMode,
-};
 use crate::physics::run::Runner;
 use crate::physics::PhysicsError;
+use crate::protocol::{
+    BetaRamp, BetaSchedule, Protocol, RampShape, Segment, SegmentKind, SwitchMode,
+};
 use crate::sim::Prepared;
 use std::fmt::Write as _;
 
@@ -796,7 +796,7 @@ pub fn deck(prep: &Prepared, opts: &SpiceOptions) -> Result<Deck, SpiceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::physics::protocol::Direction;
+    use crate::protocol::Direction;
     use serde_json::{json, Value};
 
     fn prepared(v: &Value) -> Prepared {

@@ -11,7 +11,7 @@ use crate::chem::tcl::{self, Design, Example, TemplateSpec};
 use crate::chem::{
     ChemModel, ChemProtocol, DriveRole, Learnable, ModelKind, SolverSettings, SwitchSpec,
 };
-use crate::physics::protocol::Direction;
+use crate::protocol::Direction;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 

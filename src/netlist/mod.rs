@@ -14,7 +14,7 @@ use crate::physics::model::{
     Example, LearnTarget, Network, NodeId, Nonlinearity, Output, SignalSource, Stencil, ThetaSpec,
     Topology, Waveform,
 };
-use crate::physics::protocol::{BetaSchedule, Direction, RampShape, SwitchMode};
+use crate::protocol::{BetaSchedule, Direction, RampShape, SwitchMode};
 use params::{Default_, FieldType, Limit, ParamSpec};
 use serde::Serialize;
 use serde_json::{Map, Value};

@@ -4,9 +4,9 @@
 
 use super::equilibrium::Equilibrium;
 use super::model::{ArmSignal, ElementKind, LearnTarget, Network, Params, SignalSource, ThetaSpec};
-use super::protocol::{Direction, Sawtooth, SwitchMode};
 use super::statics::{solve_static, transfer_diagonal, StaticState};
 use super::PhysicsError;
+use crate::protocol::{Direction, Sawtooth, SwitchMode};
 use serde::Serialize;
 
 /// Largest network for which the exact loop gain (one solve per element) is computed at load.

@@ -19,8 +19,8 @@
 use super::dopri::{Dopri5Options, Dopri5Work};
 use super::equilibrium::DynamicEquilibrium;
 use super::model::{ArmSignal, LearnTarget, Network, Params, SignalSource, States};
-use super::protocol::Segment;
 use super::PhysicsError;
+use crate::protocol::Segment;
 use nalgebra::DVector;
 use ode_solvers::dop_shared::{IntegrationError, OutputType};
 use ode_solvers::{Dop853, Dopri5, Rk4, System};
@@ -687,8 +687,8 @@ impl<'a> Dynamics<'a> {
         let seg = Segment {
             t0: t,
             t1: t,
-            kind: super::protocol::SegmentKind::Hold,
-            beta: super::protocol::BetaRamp::Const(beta),
+            kind: crate::protocol::SegmentKind::Hold,
+            beta: crate::protocol::BetaRamp::Const(beta),
             from: ex,
             to: ex,
         };

@@ -12,7 +12,6 @@ pub mod dynamics;
 pub mod equilibrium;
 pub mod linsolve;
 pub mod model;
-pub mod protocol;
 pub mod run;
 pub mod statics;
 pub mod stiff;

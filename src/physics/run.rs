@@ -4,9 +4,9 @@
 use super::dynamics::{Dynamics, Sample, SolverSettings, SolverStats};
 use super::equilibrium::Equilibrium;
 use super::model::{Network, Params, States};
-use super::protocol::{split_at, BetaRamp, Sawtooth, Segment, SegmentKind, SwitchMode};
 use super::statics::{initial_states, mean_cost, solve_static};
 use super::PhysicsError;
+use crate::protocol::{split_at, BetaRamp, Sawtooth, Segment, SegmentKind, SwitchMode};
 use serde::Serialize;
 
 /// Per-cycle record.

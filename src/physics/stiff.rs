@@ -41,7 +41,7 @@
 //! Newton at the predictor. See docs/stiff.md for measurements.
 
 use super::dynamics::Dynamics;
-use super::protocol::Segment;
+use crate::protocol::Segment;
 use nalgebra::{DMatrix, DVector};
 use ode_solvers::dop_shared::{IntegrationError, Stats};
 use serde::Serialize;
