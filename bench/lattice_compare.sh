@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side lattice-n benchmark: physlearn vs ../shared/bench/scipy_ref.py (RK45 + CHOLMOD,
+# Side-by-side lattice-n benchmark: physlearn vs bench/reference/scipy_ref.py (RK45 + CHOLMOD,
 # segments), in the same run on the same machine, on the same initial g vector.
 # Needs: python3 with numpy, scipy and scikit-sparse (apt-get install -y libsuitesparse-dev;
 # pip install numpy scipy "scikit-sparse<0.5"). Usage: bench/lattice_compare.sh N [V_LEFT]
@@ -9,15 +9,15 @@ set -euo pipefail
 n=${1:?usage: lattice_compare.sh N [V_LEFT]}
 v=${2:-1.0}
 root=$(cd "$(dirname "$0")/.." && pwd)
-shared="$root/../shared/bench"
+ref="$root/bench/reference"
 work=${WORK:-$(mktemp -d)}
 cd "$work"
-python3 "$shared/lattice.py" "$n" >/dev/null
+python3 "$ref/lattice.py" "$n" >/dev/null
 g0="$work/lattice-data/g0_n$n.txt"
 if [ -n "${SCIPY_THREADS:-}" ]; then
   export OMP_NUM_THREADS=$SCIPY_THREADS OPENBLAS_NUM_THREADS=$SCIPY_THREADS MKL_NUM_THREADS=$SCIPY_THREADS
 fi
-python3 "$shared/scipy_ref.py" "$n" --method RK45 --solver cholmod --segments --v-left "$v" --out "$work/scipy" >/dev/null
+python3 "$ref/scipy_ref.py" "$n" --method RK45 --solver cholmod --segments --v-left "$v" --out "$work/scipy" >/dev/null
 cargo run --quiet --release --manifest-path "$root/Cargo.toml" -- bench lattice --n "$n" --v-left "$v" --g0 "$g0" --out "$work/physlearn"
 python3 - "$work" <<'PY'
 import json, os, sys

@@ -15,6 +15,15 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// The two legs of one sawtooth cycle, free → clamped then clamped → free, as
+    /// (kind, duration): the one definition of the sawtooth's shape, used by every family.
+    pub fn legs(self, tau_fast: f64, tau_slow: f64) -> [(SegmentKind, f64); 2] {
+        match self {
+            Direction::FastRise => [(SegmentKind::Fast, tau_fast), (SegmentKind::Slow, tau_slow)],
+            Direction::FastFall => [(SegmentKind::Slow, tau_slow), (SegmentKind::Fast, tau_fast)],
+        }
+    }
+
     /// `+1` when the fast segment goes free → clamped.
     pub fn sign(self) -> f64 {
         match self {
@@ -53,6 +62,27 @@ pub enum BetaSchedule {
     ErrorAnnealed {
         cap: f64,
     },
+}
+
+impl BetaSchedule {
+    /// Peak nudge of a cycle: the one annealing law of every family and learner
+    /// (docs/physics.md §6): `β_n = min(β0 √(C0/C_n), cap)` with `C0` the learner's initial
+    /// cost and `C_n` its cost at the start of cycle n; `cap` when `C_n ≤ 0`; `β0` when
+    /// `C0 ≤ 0` or a cost is not finite.
+    pub fn beta(self, beta0: f64, cost0: f64, cost: f64) -> f64 {
+        match self {
+            BetaSchedule::Constant => beta0,
+            BetaSchedule::ErrorAnnealed { cap } => {
+                if !(cost0.is_finite() && cost.is_finite()) || cost0 <= 0.0 {
+                    beta0
+                } else if cost <= 0.0 {
+                    cap
+                } else {
+                    (beta0 * (cost0 / cost).sqrt()).min(cap)
+                }
+            }
+        }
+    }
 }
 
 /// The sawtooth protocol (resolved: no "auto" left).
@@ -176,39 +206,23 @@ impl Sawtooth {
         let ex = if n_examples == 0 { 0 } else { n % n_examples };
         let g = self.g_ref;
         let mut segs = Vec::with_capacity(3);
-        let (first, second) = match self.direction {
-            Direction::FastRise => (
-                (
-                    SegmentKind::Fast,
-                    self.tau_fast,
-                    ramp(self.ramp_shape, 0.0, beta_max, g),
-                ),
-                (
-                    SegmentKind::Slow,
-                    self.tau_slow,
-                    ramp(self.ramp_shape, beta_max, 0.0, g),
-                ),
-            ),
-            Direction::FastFall => (
-                (
-                    SegmentKind::Slow,
-                    self.tau_slow,
-                    ramp(self.ramp_shape, 0.0, beta_max, g),
-                ),
-                (
-                    SegmentKind::Fast,
-                    self.tau_fast,
-                    ramp(self.ramp_shape, beta_max, 0.0, g),
-                ),
-            ),
-        };
         let mut t0 = t;
-        for (kind, dur, beta) in [first, second] {
+        for (i, (kind, dur)) in self
+            .direction
+            .legs(self.tau_fast, self.tau_slow)
+            .into_iter()
+            .enumerate()
+        {
+            let (b0, b1) = if i == 0 {
+                (0.0, beta_max)
+            } else {
+                (beta_max, 0.0)
+            };
             segs.push(Segment {
                 t0,
                 t1: t0 + dur,
                 kind,
-                beta,
+                beta: ramp(self.ramp_shape, b0, b1, g),
                 from: ex,
                 to: ex,
             });
@@ -342,6 +356,18 @@ mod tests {
                 assert_eq!((segs[2].from, segs[2].to), (0, 1));
             }
         }
+    }
+
+    #[test]
+    fn annealing_law() {
+        let s = BetaSchedule::ErrorAnnealed { cap: 8.0 };
+        assert_eq!(s.beta(0.5, 1.0, 0.25), 1.0);
+        assert_eq!(s.beta(0.5, 1.0, 1e-6), 8.0);
+        assert_eq!(s.beta(0.5, 1.0, 0.0), 8.0);
+        assert_eq!(s.beta(0.5, 1.0, 4.0), 0.25);
+        assert_eq!(s.beta(0.5, 0.0, 1.0), 0.5);
+        assert_eq!(s.beta(0.5, 1.0, f64::NAN), 0.5);
+        assert_eq!(BetaSchedule::Constant.beta(0.5, 1.0, 0.1), 0.5);
     }
 
     #[test]

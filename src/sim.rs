@@ -10,7 +10,7 @@ use crate::physics::dynamics::{Method, SolverSettings, SolverStats};
 use crate::physics::model::{Network, Params};
 use crate::physics::run::{CycleRecord, Runner, Sampling};
 use crate::physics::PhysicsError;
-use crate::protocol::{BetaSchedule, Protocol, Sawtooth, SwitchMode};
+use crate::protocol::{Protocol, Sawtooth, SwitchMode};
 use serde::Serialize;
 
 /// A resolved simulation.
@@ -155,20 +155,6 @@ pub struct RunOutput<'a> {
     pub final_cost: f64,
 }
 
-/// β_max of cycle n under the schedule.
-pub fn beta_for_cycle(saw: &Sawtooth, cost0: f64, cost: f64) -> f64 {
-    match saw.beta_schedule {
-        BetaSchedule::Constant => saw.beta_max,
-        BetaSchedule::ErrorAnnealed { cap } => {
-            if cost > 0.0 && cost0 > 0.0 {
-                (saw.beta_max * (cost0 / cost).sqrt()).min(cap)
-            } else {
-                saw.beta_max
-            }
-        }
-    }
-}
-
 /// Run the protocol. `progress(cycle, record)` is called after every cycle.
 pub fn run<'a>(
     prep: &'a Prepared,
@@ -197,7 +183,7 @@ pub fn run<'a>(
             let cost0 = runner.cost();
             let mut cost = cost0;
             for k in 0..n {
-                let beta = beta_for_cycle(saw, cost0, cost);
+                let beta = saw.beta_schedule.beta(saw.beta_max, cost0, cost);
                 let sample = k < opts.sample_cycles || k + 1 == n;
                 let sampling = if sample {
                     opts.sampling

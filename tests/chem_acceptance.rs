@@ -4,7 +4,55 @@
 //! `cargo test --release --test chem_acceptance -- --ignored --nocapture`.
 
 use physlearn::chem::checks::{check, ChemReport};
-use physlearn::chem::sim::{one_cycle, Runner, Trainer};
+use physlearn::chem::sim::Runner;
+use physlearn::chem::system::ChemSystem;
+use physlearn::learning::{Session, SessionOptions};
+
+/// The numbers these tests read from one cycle (through the common pipeline).
+struct Rec {
+    cos_cl: f64,
+    cos_grad_i: f64,
+    slope: f64,
+    wrong_sign_fraction: f64,
+    loop_gain: f64,
+    rhs_evals: u64,
+    jacobian_evals: u64,
+    lu_decompositions: u64,
+    wall_seconds: f64,
+    conservation_drift: f64,
+    ds_min_over_x0: f64,
+    ds_max_over_x0: f64,
+    dell: Vec<f64>,
+    ell_start: Vec<f64>,
+}
+
+struct One {
+    record: Rec,
+}
+
+/// One cycle of example 0 (forced: some tests run flagged designs on purpose).
+fn one_cycle(m: &physlearn::chem::ChemModel) -> Result<One, physlearn::learning::SimError> {
+    let sys = ChemSystem::new(m.clone())?;
+    let o = physlearn::learning::one_cycle(&sys, true)?;
+    Ok(One {
+        record: Rec {
+            cos_cl: o.cmp.cos_cl,
+            cos_grad_i: o.extras.cos_grad_i,
+            slope: o.cmp.slope,
+            wrong_sign_fraction: o.cmp.wrong_sign_fraction,
+            loop_gain: o.loop_gain.unwrap_or(f64::NAN),
+            rhs_evals: o.stats.rhs_evals,
+            jacobian_evals: o.extras.jacobian_evals,
+            lu_decompositions: o.extras.lu_decompositions,
+            wall_seconds: o.wall_seconds,
+            conservation_drift: o.extras.conservation_drift,
+            ds_min_over_x0: o.extras.ds_min_over_x0,
+            ds_max_over_x0: o.extras.ds_max_over_x0,
+            dell: o.delta,
+            ell_start: m.ell0(),
+        },
+    })
+}
 use physlearn::chem::{reduced, ChemModel};
 use physlearn::learning::cosine;
 use physlearn::netlist::chem::{self as nlchem, M1_TEMPLATE};
@@ -169,13 +217,17 @@ fn anti_hebbian_writer_at_high_loop_gain_is_flagged() {
 
 fn train(m: &ChemModel, cycles: usize) -> (f64, f64, f64) {
     assert!(!check(m).has_errors());
-    let mut t = Trainer::new(m, cycles, 0.6).unwrap();
-    while !t.done() {
-        t.step().unwrap();
-    }
-    let c1 = t.final_cost().unwrap();
-    let wall: f64 = t.records.iter().map(|r| r.wall_seconds).sum::<f64>() / cycles as f64;
-    (t.cost0, c1, *t.cost_cl.last().unwrap()).tap(|x| {
+    let sys = ChemSystem::new(m.clone()).unwrap();
+    let opts = SessionOptions {
+        cycles: Some(cycles),
+        cl_rate: 0.6,
+        ..SessionOptions::default()
+    };
+    let mut t = Session::new(&sys, &opts, "test", "").unwrap();
+    t.run(|_, _, _| {}).unwrap();
+    let s = t.summary();
+    let wall: f64 = t.rows().iter().map(|r| r.wall_seconds).sum::<f64>() / cycles as f64;
+    (s.cost_initial, s.cost_final.phys, s.cost_final.cl.unwrap()).tap(|x| {
         eprintln!(
             "cost {:.3e} → {:.3e} (×{:.1}); ideal CL at 0.6ρ {:.3e}; {:.3} s/cycle",
             x.0,
@@ -308,7 +360,7 @@ fn readme_one_cycle_figures() {
         }
         one_cycle(&model_of(&v)).unwrap().record
     };
-    let max_step = |c: &physlearn::chem::sim::CycleRecord| {
+    let max_step = |c: &Rec| {
         c.dell
             .iter()
             .zip(&c.ell_start)

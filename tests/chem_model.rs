@@ -568,23 +568,40 @@ fn zero_length_hold_is_a_no_op() {
     assert_eq!(r.t, 0.0);
 }
 
-/// A checkpoint that does not fit the netlist is refused with the field named, not a panic.
+/// A checkpoint that does not fit the netlist is refused with what is wrong named, not a panic.
 #[test]
 fn resume_refuses_checkpoints_that_do_not_fit() {
-    use physlearn::chem::sim::Trainer;
-    let m = m1();
-    let ck = Trainer::new(&m, 2, 1.0).unwrap().checkpoint("m1", "sha");
-    assert!(Trainer::resume(&m, ck.clone()).is_ok());
-    let refused = |edit: &dyn Fn(&mut physlearn::chem::sim::ChemCheckpoint), field: &str| {
+    use physlearn::chem::system::ChemSystem;
+    use physlearn::learning::{Session, SessionOptions};
+    let sys = ChemSystem::new(m1()).unwrap();
+    let opts = SessionOptions {
+        cycles: Some(2),
+        force: true,
+        ..SessionOptions::default()
+    };
+    let ck = Session::new(&sys, &opts, "m1", "sha")
+        .unwrap()
+        .checkpoint()
+        .clone();
+    assert!(Session::resume(&sys, ck.clone(), &opts).is_ok());
+    let refused = |edit: &dyn Fn(&mut physlearn::learning::Checkpoint<_, _>), what: &str| {
         let mut c = ck.clone();
         edit(&mut c);
-        match Trainer::resume(&m, c) {
-            Ok(_) => panic!("{field}: accepted"),
-            Err(e) => assert!(e.to_string().contains(field), "{field}: {e}"),
+        match Session::resume(&sys, c, &opts) {
+            Ok(_) => panic!("{what}: accepted"),
+            Err(e) => assert!(e.to_string().contains(what), "{what}: {e}"),
         }
     };
-    refused(&|c| c.inputs.push(1.0), "'inputs'");
-    refused(&|c| c.inputs.clear(), "'inputs'");
-    refused(&|c| c.current_example = 7, "'current_example'");
-    refused(&|c| c.cycle = c.total_cycles + 1, "'cycle'");
+    refused(&|c| c.state.inputs.push(1.0), "input totals");
+    refused(&|c| c.state.inputs.clear(), "input totals");
+    refused(&|c| c.state.example = 7, "example 7 out of range");
+    refused(&|c| c.next_cycle = c.total_cycles + 1, "next_cycle");
+    refused(
+        &|c| c.format = "physlearn-chem-checkpoint/1".into(),
+        "earlier physlearn",
+    );
+    refused(
+        &|c| c.family = physlearn::Family::Flow,
+        "written for a flow model",
+    );
 }

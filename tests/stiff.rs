@@ -2,11 +2,22 @@
 //! cross-checks against Dopri5 on non-stiff and stiff netlists (Δw within 1 %), the evaluation
 //! savings on the stiff cases of physics.md §5, and the `"auto"` method choice.
 
+use physlearn::learning::one_cycle;
 use physlearn::netlist;
 use physlearn::physics::dynamics::{Method, SolverStats};
 use physlearn::physics::run::Sampling;
+use physlearn::physics::system::NetworkSystem;
 use physlearn::sim::{prepare, run, Prepared, RunOptions};
-use physlearn::train::compare_one_cycle;
+
+/// One cycle through the common pipeline.
+fn compare_one_cycle(
+    p: &physlearn::sim::Prepared,
+) -> Result<
+    physlearn::learning::OneCycle<physlearn::physics::system::NoExtras>,
+    physlearn::learning::SimError,
+> {
+    one_cycle(&NetworkSystem::new(p.clone()), true)
+}
 use serde_json::{json, Value};
 
 fn load(name: &str) -> Value {
@@ -122,17 +133,13 @@ fn t1_one_cycle_bdf_matches_dopri5() {
     let v = load("t1_flow_allostery");
     let d = compare_one_cycle(&prep(&with_method(&v, "dopri5"))).unwrap();
     let b = compare_one_cycle(&prep(&with_method(&v, "bdf"))).unwrap();
-    let err = rel_diff(&b.dw_phys, &d.dw_phys);
+    let err = rel_diff(&b.delta, &d.delta);
     eprintln!(
         "t1: dopri5 {} RHS {:.2} s | bdf {} RHS {:.2} s | Δw rel diff {err:.2e}",
-        d.rhs_evals, d.wall_seconds, b.rhs_evals, b.wall_seconds
+        d.stats.rhs_evals, d.wall_seconds, b.stats.rhs_evals, b.wall_seconds
     );
     assert!(err < 0.01, "Δw relative difference {err}");
-    assert!(
-        b.comparison.cos_cl >= 0.97,
-        "cos_cl {}",
-        b.comparison.cos_cl
-    );
+    assert!(b.cmp.cos_cl >= 0.97, "cos_cl {}", b.cmp.cos_cl);
 }
 
 /// T2 with a slow input switch (τ_sw = 3·10⁴ τ_k): cycle 0 of the 4-example run, including the

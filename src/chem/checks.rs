@@ -365,7 +365,9 @@ fn design_checks(model: &ChemModel, r: &mut ChemReport) -> Result<(), ChemError>
             format!("κ A_max/τ_f = {sat:.3} > 0.5: D* leaves [0.5, 1.5] x0 on the fast segment"),
         );
     }
-    r.window_fraction = super::sim::window_fraction(d, &contrasts0);
+    let w = crate::learning::rule::Window::new(d.theta_v / d.v0, d.tau_fast, d.tau_slow, d.kappa);
+    r.window_fraction =
+        crate::learning::metrics::window_stats(&contrasts0, &vec![w; contrasts0.len()]).0;
     r.push(
         Level::Info,
         "window",

@@ -18,6 +18,7 @@ pub mod checks;
 pub mod network;
 pub mod reduced;
 pub mod sim;
+pub mod system;
 pub mod tcl;
 
 use crate::protocol::{BetaSchedule, Direction};

@@ -1,12 +1,13 @@
 //! `physlearn bench`: speed is measured here, not in tests.
 
-use super::core::load_prepared;
+use super::load_model;
 use super::Failure;
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use physlearn::io::output::write_atomic;
 use physlearn::physics::run::Sampling;
 use physlearn::sim::{self, RunOptions};
+use physlearn::System;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -228,13 +229,16 @@ fn netlists(
     );
     let mut results = Vec::new();
     for f in files {
-        if super::chem::is_chemical_file(&f) {
-            let (line, v) = super::chem::bench(&f, cycles, repeat)?;
-            say!("{line}");
-            results.push(v);
-            continue;
-        }
-        let (_, prep, _) = load_prepared(&f)?;
+        let model = load_model(&f)?;
+        let prep = match model.system() {
+            System::Network(n) => n.prepared(),
+            System::Chemical(c) => {
+                let (line, v) = bench_chem(&f, c, cycles, repeat)?;
+                say!("{line}");
+                results.push(v);
+                continue;
+            }
+        };
         let net = &prep.network;
         let n_cycles = if prep.sawtooth().is_some() { cycles } else { 1 };
         let mut times = Vec::new();
@@ -242,7 +246,7 @@ fn netlists(
         for _ in 0..repeat {
             let t0 = std::time::Instant::now();
             let o = sim::run(
-                &prep,
+                prep,
                 RunOptions {
                     cycles: Some(n_cycles),
                     sampling: Sampling { per_segment: 0 },
@@ -345,4 +349,68 @@ fn lattice_scaling(ns: Vec<usize>, v_left: f64, out: PathBuf) -> Result<(), Fail
     xy_plot(&stage.path("scaling.png"), &[wall, rhs])?;
     stage.commit()?;
     Ok(())
+}
+
+/// One row for a chemical netlist: per-cycle wall time (median over repetitions), RHS,
+/// Jacobian and LU counts of the full network (the training session without reference
+/// learners).
+fn bench_chem(
+    file: &std::path::Path,
+    c: &physlearn::chem::system::ChemSystem,
+    cycles: usize,
+    repeat: usize,
+) -> Result<(String, serde_json::Value), Failure> {
+    use physlearn::learning::{Session, SessionOptions};
+    let m = c.model();
+    let opts = SessionOptions {
+        cycles: Some(cycles),
+        reference_learners: false,
+        ..SessionOptions::default()
+    };
+    let mut times = Vec::new();
+    let mut last = (0, 0, 0, 0);
+    for _ in 0..repeat {
+        let mut t = Session::new(c, &opts, "bench", "").map_err(super::sim_failure(file))?;
+        let st0 = t.engine().runner.stats;
+        let t0 = std::time::Instant::now();
+        while !t.done() {
+            t.step().map_err(super::sim_failure(file))?;
+        }
+        times.push(t0.elapsed().as_secs_f64() / cycles as f64);
+        let st = t.engine().runner.stats;
+        last = (
+            st.rhs_evals - st0.rhs_evals,
+            st.jacobian_evals - st0.jacobian_evals,
+            st.lu_decompositions - st0.lu_decompositions,
+            st.rejected_steps - st0.rejected_steps,
+        );
+    }
+    let med = median(times);
+    let (rhs, jac, lu, rej) = last;
+    let per = |x: u64| x as f64 / cycles as f64;
+    let name = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let line = format!(
+        "{:<28} {:>6} {:>7} {:>12.4e} {:>12.0} {:>10.1} {:>12.0}  (chemical: {:.0} Jacobians/cycle, {})",
+        name,
+        m.network.species.len(),
+        m.network.reactions.len(),
+        med,
+        per(rhs),
+        per(rej),
+        per(lu),
+        per(jac),
+        if m.solver.sparse_lu { "sparse LU" } else { "dense LU" }
+    );
+    let v = json!({
+        "netlist": file.display().to_string(), "physics": "chemical",
+        "species": m.network.species.len(), "reactions": m.network.reactions.len(),
+        "cycles": cycles, "repeat": repeat, "seconds_per_cycle_median": med,
+        "rhs_evals_per_cycle": per(rhs), "jacobian_evals_per_cycle": per(jac),
+        "rejected_per_cycle": per(rej), "factorizations_per_cycle": per(lu),
+        "method": "bdf", "sparse_lu": m.solver.sparse_lu,
+    });
+    Ok((line, v))
 }

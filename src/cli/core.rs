@@ -1,36 +1,21 @@
 //! Core-engine commands: `check`, `run`, `schema`, `generate`.
 
-use super::{progress_bar, Failure};
+use super::{load_model, progress_bar, sim_failure, Failure};
 use anyhow::{anyhow, Context};
 use clap::Args;
+use physlearn::chem::system::ChemSystem;
 use physlearn::io::output::{write_atomic, Manifest, StagedDir};
 use physlearn::io::plot::{xy_plot, Figure, Series};
-use physlearn::netlist::{self, Netlist, NetlistError};
-use physlearn::physics::diagnostics::Level;
+use physlearn::io::tables::csv_text;
+use physlearn::learning::{Engine, LearningSystem, Session, SessionOptions};
+use physlearn::netlist;
 use physlearn::physics::model::Network;
 use physlearn::physics::run::Sampling;
-use physlearn::physics::PhysicsError;
-use physlearn::sim::{self, Prepared, RunOptions};
+use physlearn::physics::system::NetworkSystem;
+use physlearn::sim::{self, RunOptions};
+use physlearn::{Model, System};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-
-/// Load a netlist file, mapping errors to exit code 2.
-pub fn load(path: &Path) -> Result<(Netlist, Vec<u8>), Failure> {
-    netlist::load(path).map_err(|e| match e {
-        NetlistError::Read { .. } => Failure::bad_input(anyhow!(e)),
-        other => Failure::bad_input(anyhow!("{}: {other}", path.display())),
-    })
-}
-
-/// Load and prepare; load-time singular networks are bad input.
-pub fn load_prepared(path: &Path) -> Result<(Netlist, Prepared, Vec<u8>), Failure> {
-    let (nl, bytes) = load(path)?;
-    let prep = sim::prepare(&nl).map_err(|e| match e {
-        PhysicsError::Singular { .. } => Failure::bad_input(anyhow!("{}: {e}", path.display())),
-        other => Failure::numerical(anyhow!("{}: {other}", path.display())),
-    })?;
-    Ok((nl, prep, bytes))
-}
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
@@ -42,19 +27,40 @@ pub struct CheckArgs {
 }
 
 pub fn check(a: CheckArgs) -> Result<(), Failure> {
-    if super::chem::is_chemical_file(&a.file) {
-        return super::chem::check(&a.file, a.json);
+    let model = load_model(&a.file)?;
+    match model.system() {
+        System::Network(n) => describe_network(&a, n)?,
+        System::Chemical(c) => describe_chem(&a, &model, c)?,
     }
-    let (nl, prep, _) = load_prepared(&a.file)?;
+    if !a.json {
+        for d in model.diagnostics() {
+            say!("  {} [{}]: {}", d.level.tag(), d.code, d.message);
+        }
+    }
+    match physlearn::learning::policy::refusal(model.diagnostics()) {
+        Some(msg) => Err(Failure::bad_input(anyhow!("{}: {msg}", a.file.display()))),
+        None => {
+            if !a.json {
+                say!("ok");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn describe_network(a: &CheckArgs, n: &NetworkSystem) -> Result<(), Failure> {
+    let prep = n.prepared();
     let net = &prep.network;
     let rep = &prep.report;
     if a.json {
         let v = json!({
             "file": a.file.display().to_string(),
+            "physics": n.meta().family,
             "nodes": net.node_names.len(),
             "elements": net.n_elements(),
             "free_dofs": net.n_free,
             "examples": net.examples.len(),
+            "learnables": n.meta().learnables,
             "report": rep,
             "protocol": prep.protocol,
             "non_physical": prep.non_physical,
@@ -63,85 +69,148 @@ pub fn check(a: CheckArgs) -> Result<(), Failure> {
             "{}",
             serde_json::to_string_pretty(&v).map_err(Failure::other)?
         );
-    } else {
-        say!(
-            "{}: {:?} network, {} nodes, {} elements ({} learning), {} free DOFs, {} outputs, {} example(s)",
-            a.file.display(),
-            net.domain,
-            net.node_names.len(),
-            net.n_elements(),
-            net.elements.iter().filter(|e| e.learns()).count(),
-            net.n_free,
-            net.outputs.len(),
-            net.examples.len()
-        );
-        if let Some(c) = rep.cost0 {
-            say!("  initial cost C0 = {c:.6e}");
-        }
-        for (g, a) in &rep.a_max {
-            say!("  A_max [{g}] = {a:.4e}");
-        }
-        if let Some(s) = prep.sawtooth() {
-            let th: Vec<f64> = net
-                .elements
-                .iter()
-                .flat_map(|e| e.channels.iter().map(|c| c.theta))
-                .collect();
-            if let (Some(lo), Some(hi)) = (
-                th.iter().copied().reduce(f64::min),
-                th.iter().copied().reduce(f64::max),
-            ) {
-                say!(
-                    "  theta (resolved) in [{lo:.4e}, {hi:.4e}] (c = {})",
-                    nl.theta_c
-                );
-            }
-            say!(
-                "  protocol: sawtooth {:?}, beta_max {}, tau_fast {}, tau_slow {}, {} cycle(s), switch {:?} (tau_switch {:.4e})",
-                s.direction, s.beta_max, s.tau_fast, s.tau_slow, s.cycles, s.switch_mode, s.tau_switch
-            );
-        }
-        if let Some(g) = rep.loop_gain {
-            say!("  loop gain G_max = {g:.4}");
-        }
-        if let Some(f) = rep.window_fraction {
-            say!(
-                "  contrast mass inside the threshold window: {:.1}%",
-                100.0 * f
-            );
-        }
-        if let Some(t) = rep.tau_switch_required {
-            say!("  required tau_switch = {t:.4e}");
-        }
-        if let (Some(tm), Some(s)) = (rep.tau_min, rep.stiffness_ratio) {
-            say!(
-                "  stiffness: tau_min = {tm:.4e}, S = {s:.3e} (suggested: {})",
-                rep.suggested_method.as_deref().unwrap_or("dopri5")
-            );
-        }
-        for np in &prep.non_physical {
-            say!("  NON-PHYSICAL: {np}");
-        }
-        for d in &rep.diagnostics {
-            say!("  {} [{}]: {}", d.level.tag(), d.code, d.message);
-        }
-        if !rep.has_errors() {
-            say!("ok");
-        }
+        return Ok(());
     }
-    if rep.has_errors() {
-        let errs: Vec<String> = rep
-            .diagnostics
+    say!(
+        "{}: {:?} network, {} nodes, {} elements ({} learning), {} free DOFs, {} outputs, {} example(s)",
+        a.file.display(),
+        net.domain,
+        net.node_names.len(),
+        net.n_elements(),
+        net.elements.iter().filter(|e| e.learns()).count(),
+        net.n_free,
+        net.outputs.len(),
+        net.examples.len()
+    );
+    if let Some(c) = rep.cost0 {
+        say!("  initial cost C0 = {c:.6e}");
+    }
+    for (g, a) in &rep.a_max {
+        say!("  A_max [{g}] = {a:.4e}");
+    }
+    if let Some(s) = prep.sawtooth() {
+        let th: Vec<f64> = net
+            .elements
             .iter()
-            .filter(|d| d.level == Level::Error)
-            .map(|d| format!("  [{}] {}", d.code, d.message))
+            .flat_map(|e| e.channels.iter().map(|c| c.theta))
             .collect();
-        return Err(Failure::bad_input(anyhow!(
-            "{}: load-time diagnostics report errors:\n{}",
-            a.file.display(),
-            errs.join("\n")
-        )));
+        if let (Some(lo), Some(hi)) = (
+            th.iter().copied().reduce(f64::min),
+            th.iter().copied().reduce(f64::max),
+        ) {
+            say!(
+                "  theta (resolved) in [{lo:.4e}, {hi:.4e}] (c = {})",
+                prep.theta_c
+            );
+        }
+        say!(
+            "  protocol: sawtooth {:?}, beta_max {}, tau_fast {}, tau_slow {}, {} cycle(s), switch {:?} (tau_switch {:.4e})",
+            s.direction, s.beta_max, s.tau_fast, s.tau_slow, s.cycles, s.switch_mode, s.tau_switch
+        );
     }
+    if let Some(g) = rep.loop_gain {
+        say!("  loop gain G_max = {g:.4}");
+    }
+    if let Some(f) = rep.window_fraction {
+        say!(
+            "  contrast mass inside the threshold window: {:.1}%",
+            100.0 * f
+        );
+    }
+    if let Some(t) = rep.tau_switch_required {
+        say!("  required tau_switch = {t:.4e}");
+    }
+    if let (Some(tm), Some(s)) = (rep.tau_min, rep.stiffness_ratio) {
+        say!(
+            "  stiffness: tau_min = {tm:.4e}, S = {s:.3e} (suggested: {})",
+            rep.suggested_method.as_deref().unwrap_or("dopri5")
+        );
+    }
+    for np in &prep.non_physical {
+        say!("  NON-PHYSICAL: {np}");
+    }
+    Ok(())
+}
+
+fn describe_chem(a: &CheckArgs, model: &Model, c: &ChemSystem) -> Result<(), Failure> {
+    let m = c.model();
+    let rep = c.report();
+    let from_template = model
+        .netlist()
+        .get("template")
+        .is_some_and(|t| !t.is_null());
+    if a.json {
+        let v = json!({
+            "file": a.file.display().to_string(),
+            "physics": "chemical",
+            "from_template": from_template,
+            "species": m.network.species.len(),
+            "reactions": m.network.reactions.len(),
+            "pairs": m.design.pairs.len(),
+            "examples": m.examples.len(),
+            "learnables": c.meta().learnables,
+            "design": m.design,
+            "report": rep,
+            "protocol": m.protocol,
+            "tau_switch": c.tau_switch,
+        });
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(Failure::other)?
+        );
+        return Ok(());
+    }
+    let d = &m.design;
+    say!(
+        "{}: chemical network{}, {} species, {} reactions, {} monomers, {} linker pairs, {} example(s)",
+        a.file.display(),
+        if from_template { " (expanded from a molecular_tcl template)" } else { "" },
+        m.network.species.len(),
+        m.network.reactions.len(),
+        d.monomers.len(),
+        d.pairs.len(),
+        m.examples.len()
+    );
+    say!(
+        "  initial cost C_sq = {:.6e} (C_I = {:.6e})",
+        rep.cost0,
+        rep.cost_i0
+    );
+    say!(
+        "  A_max = {:.4e}, κ = {:.1}, θ_V = {:.4e}, K_M = {:.3e}, ρ = {:.3}, k_act = {:.3}, k_w = {:.4}",
+        rep.a_max, rep.kappa, rep.theta_v, rep.k_m, rep.rho, d.k_act, d.k_w
+    );
+    say!(
+        "  protocol: sawtooth on the valve, {:?}, beta_max {}, tau_fast {}, tau_slow {}, {} cycle(s), polarity {:+}",
+        m.protocol.direction, d.beta_max, m.protocol.tau_fast, m.protocol.tau_slow, m.protocol.cycles, d.polarity
+    );
+    say!("  sign oracle: cos(Δℓ_pred, −∇C_sq) = {:.4}", rep.sign_cos);
+    say!("  loop gain G = {:.4}", rep.loop_gain);
+    say!(
+        "  contrast mass inside the threshold window: {:.1}%",
+        100.0 * rep.window_fraction
+    );
+    say!(
+        "  integrator loss ε = {:.3e} (limit θ_V μ/(V0 E_max) = {:.3e})",
+        rep.integrator_loss,
+        rep.adaptation_limit
+    );
+    if let (Some(req), Some(t)) = (rep.tau_switch_required, rep.tau_switch) {
+        say!("  tau_switch = {t:.3} (required {req:.3})");
+    }
+    say!(
+        "  stiffness: max k·level = {:.3e} ({}), suggested {}",
+        rep.stiffness_max_rate,
+        rep.stiffest_reaction,
+        rep.suggested_method
+    );
+    let mut laws = rep.conservation_laws.clone();
+    say!("  conservation laws ({}):", laws.len());
+    if laws.len() > 4 {
+        laws.truncate(4);
+        laws.push("…".into());
+    }
+    say!("    {}", laws.join("; "));
     Ok(())
 }
 
@@ -158,13 +227,34 @@ pub struct RunArgs {
     /// Record time series for the first K cycles (and the last).
     #[arg(long, default_value_t = 10)]
     pub sample_cycles: usize,
+    /// Run even when the load-time checks report errors.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(a: RunArgs) -> Result<(), Failure> {
-    if super::chem::is_chemical_file(&a.file) {
-        return super::chem::run(&a.file, &a.out, a.cycles, a.sample_cycles);
+    let model = load_model(&a.file)?;
+    if let (Some(msg), false) = (
+        physlearn::learning::policy::refusal(model.diagnostics()),
+        a.force,
+    ) {
+        return Err(Failure::bad_input(anyhow!(
+            "{}: {msg}\n(use --force to run anyway)",
+            a.file.display()
+        )));
     }
-    let (nl, prep, bytes) = load_prepared(&a.file)?;
+    match model.system() {
+        System::Network(n) => run_network(&a, &model, n),
+        System::Chemical(c) => run_chem(&a, &model, c),
+    }
+}
+
+fn run_network(a: &RunArgs, model: &Model, n: &NetworkSystem) -> Result<(), Failure> {
+    let prep = n.prepared();
+    let nl_record = model
+        .record()
+        .ok_or_else(|| Failure::other(anyhow!("no record section")))?;
+    let bytes = std::fs::read(&a.file).unwrap_or_default();
     let net = &prep.network;
     let n_cycles = match prep.sawtooth() {
         Some(s) => a.cycles.unwrap_or(s.cycles),
@@ -179,11 +269,11 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
     let opts = RunOptions {
         cycles: a.cycles,
         sampling: Sampling {
-            per_segment: nl.record.samples_per_segment,
+            per_segment: nl_record.samples_per_segment,
         },
         sample_cycles: a.sample_cycles,
     };
-    let out = sim::run(&prep, opts, |k, _n, rec| {
+    let out = sim::run(prep, opts, |k, _n, rec| {
         pb.set_position(k as u64 + 1);
         pb.set_message(format!("cost {:.3e}", rec.cost_start));
     })
@@ -197,7 +287,7 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
     let mut header = vec!["t".to_string(), "beta".to_string()];
     header.extend(net.outputs.iter().map(|o| format!("o_{}", o.name)));
     let mut cols: Vec<(String, usize, Option<usize>)> = Vec::new(); // (name, element, state index; None = drop y)
-    for &e in &nl.record.elements {
+    for &e in &nl_record.elements {
         let name = &net.elements[e].name;
         cols.push((format!("y_{name}"), e, None));
         if let Some(i) = layout.z[e] {
@@ -302,13 +392,13 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
         "solver": prep.solver,
         "theta_c": prep.theta_c,
         "cycles": n_cycles,
-        "record": nl.record,
-        "meta": nl.meta,
+        "record": nl_record,
+        "meta": model.meta(),
     });
     m.statistics = json!({"solver": out.stats, "wall_seconds": wall, "load_report": prep.report});
     m.non_physical = prep.non_physical.clone();
-    m.seed = nl
-        .meta
+    m.seed = model
+        .meta()
         .get("seeds")
         .and_then(|s| s.get("student"))
         .and_then(|v| v.as_u64());
@@ -396,7 +486,7 @@ pub struct GenerateArgs {
 }
 
 pub fn generate(a: GenerateArgs) -> Result<(), Failure> {
-    if let Some(r) = super::chem::generate(&a.name, a.out.as_deref(), a.template.as_deref()) {
+    if let Some(r) = generate_chem(&a.name, a.out.as_deref(), a.template.as_deref()) {
         return r;
     }
     let result = if a.name == "lattice" {
@@ -419,5 +509,148 @@ pub fn generate(a: GenerateArgs) -> Result<(), Failure> {
         Some(p) => write_atomic(&p, text.as_bytes())?,
         None => print!("{text}"),
     }
+    Ok(())
+}
+
+/// `generate` for the chemical names; `None` when the name is not chemical.
+fn generate_chem(
+    name: &str,
+    out: Option<&Path>,
+    template: Option<&Path>,
+) -> Option<Result<(), Failure>> {
+    use physlearn::netlist::chem as nlchem;
+    let v = if name == "chem_expand" {
+        let Some(path) = template else {
+            return Some(Err(Failure::bad_input(anyhow!(
+                "generate chem_expand needs --template FILE"
+            ))));
+        };
+        std::fs::read(path)
+            .map_err(|e| Failure::bad_input(anyhow!("{}: {e}", path.display())))
+            .and_then(|b| {
+                serde_json::from_slice::<serde_json::Value>(&b)
+                    .map_err(|e| Failure::bad_input(anyhow!("{}: {e}", path.display())))
+            })
+            .and_then(|v| {
+                nlchem::expand_template(&v)
+                    .map_err(|e| Failure::bad_input(anyhow!("{}: {e}", path.display())))
+            })
+    } else {
+        nlchem::generate(name)?.map_err(|e| Failure::bad_input(anyhow!("{name}: {e}")))
+    };
+    Some(v.and_then(|v| {
+        let text = serde_json::to_string_pretty(&v).map_err(Failure::other)? + "\n";
+        match out {
+            Some(p) => write_atomic(p, text.as_bytes()).map_err(Failure::from),
+            None => {
+                print!("{text}");
+                Ok(())
+            }
+        }
+    }))
+}
+
+/// `run` for a chemical network: the protocol through the training session (the ideal-CL
+/// reference learner beside it), with time series of the first `sample_cycles` cycles.
+fn run_chem(a: &RunArgs, model: &Model, c: &ChemSystem) -> Result<(), Failure> {
+    let m = c.model();
+    let opts = SessionOptions {
+        cycles: a.cycles,
+        force: a.force,
+        ..SessionOptions::default()
+    };
+    let stage = StagedDir::new(&a.out)?;
+    let started = std::time::Instant::now();
+    let mut t = Session::new(c, &opts, &a.file.display().to_string(), model.sha256())
+        .map_err(sim_failure(&a.file))?;
+    let pb = progress_bar(t.checkpoint().total_cycles as u64, "run");
+    let mut samples = Vec::new();
+    let mut thetas = vec![t.engine().theta()];
+    while !t.done() {
+        let k = t.checkpoint().next_cycle;
+        let record = k < a.sample_cycles || k + 1 == t.checkpoint().total_cycles;
+        t.engine_mut().runner.record = record;
+        let row = t.step().map_err(sim_failure(&a.file))?;
+        let msg = format!("cost {:.3e} cos {:.3}", row.cost_phys, row.cmp.cos_cl);
+        samples.append(&mut t.engine_mut().runner.samples);
+        thetas.push(t.engine().theta());
+        pb.set_position(k as u64 + 1);
+        pb.set_message(msg);
+    }
+    pb.finish_and_clear();
+    let wall = started.elapsed().as_secs_f64();
+    let d = &m.design;
+    let mut header = vec!["t".to_string(), "beta".to_string()];
+    header.extend(m.output_names.iter().map(|o| format!("o_{o}")));
+    let ids = &c.meta().learnables;
+    header.extend(ids.iter().map(|l| format!("ell_{l}")));
+    header.extend(ids.iter().map(|l| format!("D_{l}")));
+    header.extend(ids.iter().map(|l| format!("Ds_over_x0_{l}")));
+    let mut ts = header.join(",") + "\n";
+    for (time, beta, x) in &samples {
+        let mut row = vec![format!("{time:.9e}"), format!("{beta:.9e}")];
+        row.extend(d.outputs.iter().map(|&i| format!("{:.9e}", x[i])));
+        row.extend(m.ell_by_pair(x).iter().map(|v| format!("{v:.9e}")));
+        row.extend(m.pairs.iter().map(|p| format!("{:.9e}", x[p.d.0])));
+        row.extend(m.pairs.iter().map(|p| format!("{:.9e}", x[p.ds.0] / d.x0)));
+        ts.push_str(&row.join(","));
+        ts.push('\n');
+    }
+    stage.write_text("timeseries.csv", &ts)?;
+    let mut wcsv = std::iter::once("cycle".to_string())
+        .chain(ids.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(",")
+        + "\n";
+    for (k, th) in thetas.iter().enumerate() {
+        wcsv.push_str(&k.to_string());
+        for v in th {
+            wcsv.push_str(&format!(",{v:.12e}"));
+        }
+        wcsv.push('\n');
+    }
+    stage.write_text("weights.csv", &wcsv)?;
+    stage.write_text("train.csv", &csv_text(t.rows()).map_err(Failure::other)?)?;
+    stage.write_text(
+        "weights_final.csv",
+        &csv_text(&t.final_thetas()).map_err(Failure::other)?,
+    )?;
+    stage.write_json("summary.json", &t.summary())?;
+    let bytes = std::fs::read(&a.file).unwrap_or_default();
+    let mut mf = Manifest::new("run").with_input(&a.file, &bytes);
+    mf.parameters = serde_json::json!({
+        "physics": "chemical",
+        "protocol": m.protocol,
+        "solver": m.solver,
+        "design": m.design,
+        "tau_switch": c.tau_switch,
+        "meta": model.meta(),
+    });
+    mf.statistics = serde_json::json!({"solver": t.engine().runner.stats, "wall_seconds": wall});
+    stage.write_json("manifest.json", &mf)?;
+    if !samples.is_empty() {
+        let tt: Vec<f64> = samples.iter().map(|s| s.0).collect();
+        let beta = Figure::new("valve β(t)", "time [τ_k]", "β").add(Series::line(
+            "β",
+            tt.clone(),
+            samples.iter().map(|s| s.1).collect(),
+        ));
+        let mut outs = Figure::new("outputs (free monomers)", "time [τ_k]", "c [c_u]");
+        for (k, &i) in d.outputs.iter().enumerate() {
+            outs = outs.add(Series::line(
+                m.output_names[k].clone(),
+                tt.clone(),
+                samples.iter().map(|s| s.2[i]).collect(),
+            ));
+        }
+        xy_plot(&stage.path("drive_outputs.png"), &[beta, outs]).map_err(Failure::other)?;
+    }
+    let rhs = t.engine().runner.stats.rhs_evals;
+    let n = t.rows().len();
+    let dir = stage.commit()?;
+    eprintln!(
+        "wrote {} ({n} cycles, {rhs} RHS evaluations, {wall:.3} s)",
+        dir.display()
+    );
     Ok(())
 }

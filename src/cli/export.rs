@@ -1,6 +1,5 @@
 //! `physlearn export spice FILE.json`: an ngspice deck of the same circuit (docs/spice.md).
 
-use super::core::load_prepared;
 use super::Failure;
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
@@ -56,14 +55,15 @@ pub fn export(a: ExportArgs) -> Result<(), Failure> {
             chgtol,
             vntol,
         } => {
-            if super::chem::is_chemical_file(&file) {
+            let model = super::load_model(&file)?;
+            let physlearn::System::Network(n) = model.system() else {
                 return Err(Failure::bad_input(anyhow!(
                     "{}: chemical networks cannot be exported to SPICE (export spice takes \
                      physics \"flow\" netlists)",
                     file.display()
                 )));
-            }
-            let (_, prep, _) = load_prepared(&file)?;
+            };
+            let prep = n.prepared();
             let opts = SpiceOptions {
                 cycles,
                 max_step,
@@ -73,7 +73,7 @@ pub fn export(a: ExportArgs) -> Result<(), Failure> {
                 vntol,
                 ..SpiceOptions::default()
             };
-            let deck = spice::deck(&prep, &opts).map_err(|e| match e {
+            let deck = spice::deck(prep, &opts).map_err(|e| match e {
                 SpiceError::Unsupported(_) | SpiceError::Options { .. } => {
                     Failure::bad_input(anyhow!("{}: {e}", file.display()))
                 }

@@ -2,7 +2,6 @@
 //! derive) and a `run(args) -> Result<(), Failure>` function. Only this layer uses `anyhow`.
 
 pub mod bench;
-pub mod chem;
 pub mod core;
 pub mod ep;
 pub mod export;
@@ -51,6 +50,40 @@ impl From<physlearn::io::IoError> for Failure {
     fn from(e: physlearn::io::IoError) -> Self {
         Failure::other(e)
     }
+}
+
+impl From<physlearn::Error> for Failure {
+    fn from(e: physlearn::Error) -> Self {
+        Failure {
+            code: e.class() as i32,
+            error: anyhow::Error::new(e),
+        }
+    }
+}
+
+/// An error about the netlist `path`: the message names the file, the exit code is the
+/// error's class.
+pub fn failure_at(path: &std::path::Path, e: physlearn::Error) -> Failure {
+    let code = e.class() as i32;
+    let error = match e {
+        physlearn::Error::Netlist(physlearn::netlist::NetlistError::Read { .. }) => {
+            anyhow::Error::new(e)
+        }
+        e => anyhow::anyhow!("{}: {e}", path.display()),
+    };
+    Failure { code, error }
+}
+
+/// Load a netlist of any family.
+pub fn load_model(path: &std::path::Path) -> Result<physlearn::Model, Failure> {
+    physlearn::load(path).map_err(|e| failure_at(path, e))
+}
+
+/// A simulation error about `path`, with its exit code.
+pub fn sim_failure(
+    path: &std::path::Path,
+) -> impl Fn(physlearn::learning::SimError) -> Failure + '_ {
+    move |e| failure_at(path, e.into())
 }
 
 /// A progress bar on stderr (hidden when stderr is not a terminal or `CI` is set).

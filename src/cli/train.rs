@@ -1,12 +1,14 @@
-//! `physlearn train` and `physlearn compare`.
+//! `physlearn compare` and `physlearn train`, written once for every family.
 
-use super::core::load_prepared;
-use super::{progress_bar, Failure};
+use super::{failure_at, load_model, progress_bar, sim_failure, Failure};
 use anyhow::{anyhow, Context};
 use clap::Args;
-use physlearn::io::output::{sha256_hex, write_atomic, Manifest};
+use physlearn::io::output::{write_atomic, Manifest};
 use physlearn::io::plot::{network_plot, xy_plot, Figure, Mark, Series};
-use physlearn::train::{compare_one_cycle, Checkpoint, Trainer, CHECKPOINT_FORMAT};
+use physlearn::io::tables::csv_text;
+use physlearn::learning::session::{peek_format, Checkpoint, CHECKPOINT_FORMAT};
+use physlearn::learning::{LearningSystem, Session, SessionOptions};
+use physlearn::{with_system, Model, System};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -17,56 +19,58 @@ pub struct CompareArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Run even when the load-time checks report errors.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn compare(a: CompareArgs) -> Result<(), Failure> {
-    if super::chem::is_chemical_file(&a.file) {
-        return super::chem::compare(&a.file, a.json);
-    }
-    let (_, prep, _) = load_prepared(&a.file)?;
-    let r = compare_one_cycle(&prep)
-        .map_err(|e| Failure::numerical(anyhow!("{}: {e}", a.file.display())))?;
+    let model = load_model(&a.file)?;
+    let r = model.compare(a.force).map_err(|e| failure_at(&a.file, e))?;
     if a.json {
-        let mut v = serde_json::to_value(&r).map_err(Failure::other)?;
-        if let Some(m) = v.as_object_mut() {
-            m.remove("dw_phys");
-            m.remove("dw_cl");
-        }
-        say!("{}", serde_json::to_string(&v).map_err(Failure::other)?);
-    } else {
-        let c = &r.comparison;
-        say!(
-            "one cycle of {} (example 0, initial weights)",
-            a.file.display()
-        );
-        say!("  cos(Δw_phys, Δw_CL)          {:>10.4}", c.cos_cl);
-        say!("  cos(Δw_phys, −∇C)            {:>10.4}", c.cos_grad);
-        say!(
-            "  LSQ slope / offset           {:>10.4} / {:.3e}",
-            c.slope,
-            c.offset
-        );
-        say!(
-            "  wrong-sign fraction          {:>10.4}",
-            c.wrong_sign_fraction
-        );
-        say!("  contrast mass in window      {:>10.4}", c.window_fraction);
-        say!(
-            "  max contrast / lower edge    {:>10.3}",
-            c.max_contrast_over_lower_edge
-        );
-        say!("  loop gain G_max              {:>10.4}", r.loop_gain);
-        say!("  cost                         {:>10.4e}", c.cost);
-        say!(
-            "  RHS evaluations / rejected   {:>10} / {}",
-            r.rhs_evals,
-            r.rejected_steps
-        );
-        say!(
-            "  wall time                    {:>10.4} s (settle {:.1})",
-            r.wall_seconds,
-            r.settle
-        );
+        say!("{}", serde_json::to_string(&r).map_err(Failure::other)?);
+        return Ok(());
+    }
+    let c = &r.cmp;
+    say!(
+        "one cycle of {} ({} family, example 0, initial θ: {} learnables)",
+        a.file.display(),
+        r.family.name(),
+        r.learnables.len()
+    );
+    say!("  cos(Δθ, Δθ_CL)               {:>10.4}", c.cos_cl);
+    say!("  cos(Δθ, −∇C)                 {:>10.4}", c.cos_grad);
+    say!(
+        "  LSQ slope / offset           {:>10.4} / {:.3e}",
+        c.slope,
+        c.offset
+    );
+    say!(
+        "  wrong-sign fraction          {:>10.4}",
+        c.wrong_sign_fraction
+    );
+    say!("  contrast mass in window      {:>10.4}", c.window_fraction);
+    say!(
+        "  max contrast / lower edge    {:>10.3}",
+        c.max_contrast_over_lower_edge
+    );
+    match r.loop_gain {
+        Some(g) => say!("  loop gain G                  {g:>10.4}"),
+        None => say!("  loop gain G                  not computed (network too large)"),
+    }
+    say!("  cost                         {:>10.4e}", r.cost);
+    say!(
+        "  RHS evaluations / rejected   {:>10} / {}",
+        r.stats.rhs_evals,
+        r.stats.rejected_steps
+    );
+    say!(
+        "  wall time                    {:>10.4} s (tail {:.1})",
+        r.wall_seconds,
+        r.tail
+    );
+    for (k, v) in &r.extras {
+        say!("  {k:<28} {v:>10}");
     }
     Ok(())
 }
@@ -87,60 +91,45 @@ pub struct TrainArgs {
     /// Continue the run stored in DIR (its checkpoint.json); results go to DIR.
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Run even when the load-time checks report errors.
+    #[arg(long)]
+    pub force: bool,
     /// Stop after this many cycles in this invocation (leaves a checkpoint; for testing resume).
     #[arg(long, hide = true)]
     pub stop_after: Option<usize>,
 }
 
 pub fn train(a: TrainArgs) -> Result<(), Failure> {
-    if let (None, Some(f), Some(o)) = (&a.resume, &a.file, &a.out) {
-        if super::chem::is_chemical_file(f) {
-            let opts = super::chem::TrainOpts {
-                cycles: a.cycles,
-                checkpoint_every: a.checkpoint_every,
-                stop_after: a.stop_after,
-            };
-            return super::chem::train(f, o, opts, None);
-        }
+    if a.cycles == Some(0) || a.checkpoint_every == Some(0) {
+        return Err(Failure::bad_input(anyhow!(
+            "--cycles and --checkpoint-every must be ≥ 1"
+        )));
     }
-    if let Some(dir) = &a.resume {
-        if let Some(ck) = super::chem::read_checkpoint(dir)? {
-            let file = a
-                .file
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(&ck.netlist_path));
-            let opts = super::chem::TrainOpts {
-                cycles: None,
-                checkpoint_every: a.checkpoint_every,
-                stop_after: a.stop_after,
-            };
-            return super::chem::train(&file, dir, opts, Some(ck));
-        }
-    }
-    let (dir, file, resume_ck) = match (&a.resume, &a.file, &a.out) {
+    let (dir, file, resume) = match (&a.resume, &a.file, &a.out) {
         (Some(dir), _, _) => {
-            let text = std::fs::read_to_string(dir.join("checkpoint.json"))
+            let path = dir.join("checkpoint.json");
+            let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("{}: no checkpoint to resume", dir.display()))
                 .map_err(Failure::bad_input)?;
-            let ck: Checkpoint = serde_json::from_str(&text)
-                .with_context(|| {
-                    format!(
-                        "{}: invalid checkpoint",
-                        dir.join("checkpoint.json").display()
-                    )
-                })
-                .map_err(Failure::bad_input)?;
-            if ck.format != CHECKPOINT_FORMAT {
+            let format = peek_format(&text).unwrap_or_default();
+            if format != CHECKPOINT_FORMAT {
                 return Err(Failure::bad_input(anyhow!(
-                    "checkpoint format {} is not {CHECKPOINT_FORMAT}",
-                    ck.format
+                    "{}: checkpoint format {format:?} cannot be read by this version (it reads {CHECKPOINT_FORMAT}); start the run again",
+                    path.display()
                 )));
             }
+            #[derive(serde::Deserialize)]
+            struct Peek {
+                netlist_path: String,
+            }
+            let peek: Peek = serde_json::from_str(&text)
+                .with_context(|| format!("{}: invalid checkpoint", path.display()))
+                .map_err(Failure::bad_input)?;
             let file = a
                 .file
                 .clone()
-                .unwrap_or_else(|| PathBuf::from(&ck.netlist_path));
-            (dir.clone(), file, Some(ck))
+                .unwrap_or_else(|| PathBuf::from(peek.netlist_path));
+            (dir.clone(), file, Some(text))
         }
         (None, Some(f), Some(o)) => (o.clone(), f.clone(), None),
         _ => {
@@ -149,52 +138,72 @@ pub fn train(a: TrainArgs) -> Result<(), Failure> {
             )))
         }
     };
-    if a.cycles == Some(0) || a.checkpoint_every == Some(0) {
-        return Err(Failure::bad_input(anyhow!(
-            "--cycles and --checkpoint-every must be ≥ 1"
-        )));
-    }
-    let (nl, prep, bytes) = load_prepared(&file)?;
-    let hash = sha256_hex(&bytes);
-    let num = |e: physlearn::physics::PhysicsError| {
-        Failure::numerical(anyhow!("{}: {e}", file.display()))
+    let model = load_model(&file)?;
+    let opts = SessionOptions {
+        cycles: a.cycles,
+        force: a.force,
+        ..SessionOptions::default()
     };
-    let mut trainer = match resume_ck {
-        Some(ck) => {
-            if ck.netlist_sha256 != hash {
-                return Err(Failure::bad_input(anyhow!(
-                    "{} changed since the checkpoint was written (sha256 differs)",
-                    file.display()
-                )));
+    with_system!(model.system(), |sys| {
+        let mut session = match &resume {
+            Some(text) => {
+                let ck: Checkpoint<_, _> = serde_json::from_str(text)
+                    .with_context(|| format!("{}: invalid checkpoint", dir.display()))
+                    .map_err(Failure::bad_input)?;
+                if ck.netlist_sha256 != model.sha256() {
+                    return Err(Failure::bad_input(anyhow!(
+                        "{} changed since the checkpoint was written (sha256 differs)",
+                        file.display()
+                    )));
+                }
+                Session::resume(sys, ck, &opts).map_err(sim_failure(&file))?
             }
-            Trainer::resume(&prep, ck).map_err(num)?
+            None => Session::new(sys, &opts, &file.display().to_string(), model.sha256())
+                .map_err(sim_failure(&file))?,
+        };
+        drive(&mut session, &a, &dir, &file)?;
+        if session.done() {
+            write_outputs(&dir, &session, &model, &file).map_err(Failure::other)?;
+            let s = session.summary();
+            eprintln!(
+                "wrote {}: {} cycles, cost {:.3e} → {:.3e} (×{:.1} lower; CL {}, GD {})",
+                dir.display(),
+                s.cycles,
+                s.cost_initial,
+                s.cost_final.phys,
+                s.cost_reduction.phys,
+                s.cost_final.cl.map_or("—".into(), |c| format!("{c:.3e}")),
+                s.cost_final.gd.map_or("—".into(), |c| format!("{c:.3e}")),
+            );
         }
-        None => {
-            let total = a.cycles.or(prep.sawtooth().map(|s| s.cycles)).unwrap_or(1);
-            Trainer::new(&prep, total, &file.display().to_string(), &hash).map_err(num)?
-        }
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| Failure::other(anyhow!("{}: {e}", dir.display())))?;
-    let started = std::time::Instant::now();
-    let pb = progress_bar(trainer.ck.total_cycles as u64, "train");
-    pb.set_position(trainer.ck.next_cycle as u64);
+        Ok(())
+    })
+}
+
+/// Run the session, writing checkpoints as asked.
+fn drive<S: LearningSystem>(
+    session: &mut Session<'_, S>,
+    a: &TrainArgs,
+    dir: &Path,
+    file: &Path,
+) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir).map_err(|e| Failure::other(anyhow!("{}: {e}", dir.display())))?;
+    let pb = progress_bar(session.checkpoint().total_cycles as u64, "train");
+    pb.set_position(session.checkpoint().next_cycle as u64);
     let mut this_run = 0usize;
-    while !trainer.done() {
-        let row = trainer.step().map_err(num)?;
+    while !session.done() {
+        let row = session.step().map_err(sim_failure(file))?;
+        let msg = format!("cost {:.3e} cos {:.3}", row.cost_phys, row.cmp.cos_cl);
         this_run += 1;
-        pb.set_position(trainer.ck.next_cycle as u64);
-        pb.set_message(format!(
-            "cost {:.3e} cos {:.3}",
-            trainer.ck.last_cost_phys, row.cos_cl
-        ));
-        let ckpt_due = a
-            .checkpoint_every
-            .is_some_and(|k| trainer.ck.next_cycle % k == 0);
-        if ckpt_due || a.stop_after == Some(this_run) {
-            let text = serde_json::to_string(&trainer.ck).map_err(Failure::other)?;
+        let next = session.checkpoint().next_cycle;
+        pb.set_position(next as u64);
+        pb.set_message(msg);
+        let due = a.checkpoint_every.is_some_and(|k| next % k == 0);
+        if due || a.stop_after == Some(this_run) {
+            let text = serde_json::to_string(session.checkpoint()).map_err(Failure::other)?;
             write_atomic(&dir.join("checkpoint.json"), text.as_bytes())?;
         }
-        if a.stop_after == Some(this_run) && !trainer.done() {
+        if a.stop_after == Some(this_run) && !session.done() {
             pb.finish_and_clear();
             eprintln!(
                 "stopped after {this_run} cycles; resume with --resume {}",
@@ -204,149 +213,101 @@ pub fn train(a: TrainArgs) -> Result<(), Failure> {
         }
     }
     pb.finish_and_clear();
-    let wall = started.elapsed().as_secs_f64();
-    write_outputs(&dir, &trainer, &nl.meta, &file, &bytes, wall).map_err(Failure::other)?;
-    let ck = &trainer.ck;
-    eprintln!(
-        "wrote {}: {} cycles, cost {:.3e} → {:.3e} (×{:.1} lower; CL {:.3e}, GD {:.3e})",
-        dir.display(),
-        ck.total_cycles,
-        ck.cost0_phys,
-        ck.last_cost_phys,
-        ck.cost0_phys / ck.last_cost_phys,
-        ck.last_cost_cl,
-        ck.last_cost_gd
-    );
     Ok(())
 }
 
-fn write_outputs(
+fn write_outputs<S: LearningSystem>(
     dir: &Path,
-    t: &Trainer<'_>,
-    meta: &serde_json::Value,
+    t: &Session<'_, S>,
+    model: &Model,
     file: &Path,
-    bytes: &[u8],
-    wall: f64,
 ) -> anyhow::Result<()> {
-    let ck = &t.ck;
-    let net = &t.prep.network;
-    // train.csv
-    let mut csv = String::from("cycle,example,beta,cost_phys,cost_cl,cost_gd,cos_cl,cos_grad,slope,offset,wrong_sign_fraction,window_fraction,max_contrast_over_lower_edge,loop_gain,rhs_evals,accepted_steps,rejected_steps,wall_seconds\n");
-    for r in &ck.rows {
-        csv.push_str(&format!(
-            "{},{},{:.9e},{:.9e},{:.9e},{:.9e},{:.9e},{:.9e},{:.9e},{:.9e},{:.9e},{:.9e},{:.9e},{:.9e},{},{},{},{:.6e}\n",
-            r.cycle, r.example, r.beta, r.cost_phys, r.cost_cl, r.cost_gd, r.cos_cl, r.cos_grad, r.slope, r.offset,
-            r.wrong_sign_fraction, r.window_fraction, r.max_contrast_over_lower_edge, r.loop_gain, r.rhs_evals,
-            r.accepted_steps, r.rejected_steps, r.wall_seconds
-        ));
+    let ck = t.checkpoint();
+    write_atomic(&dir.join("train.csv"), csv_text(t.rows())?.as_bytes())?;
+    write_atomic(
+        &dir.join("weights_final.csv"),
+        csv_text(&t.final_thetas())?.as_bytes(),
+    )?;
+    if !t.epochs().is_empty() {
+        write_atomic(&dir.join("epochs.csv"), csv_text(t.epochs())?.as_bytes())?;
     }
-    write_atomic(&dir.join("train.csv"), csv.as_bytes())?;
-    // weights_final.csv
-    let mut w = String::from("element,w_initial,w_phys,w_cl,w_gd,l_initial,l_phys,l_cl,l_gd\n");
-    for (e, el) in net.elements.iter().enumerate() {
-        w.push_str(&format!(
-            "{},{:.12e},{:.12e},{:.12e},{:.12e},{:.12e},{:.12e},{:.12e},{:.12e}\n",
-            el.name,
-            ck.initial.w[e],
-            ck.params.w[e],
-            ck.cl.w[e],
-            ck.gd.w[e],
-            ck.initial.l[e],
-            ck.params.l[e],
-            ck.cl.l[e],
-            ck.gd.l[e]
-        ));
+    let summary = t.summary();
+    let mut sj = serde_json::to_value(&summary)?;
+    if let Some(m) = sj.as_object_mut() {
+        m.insert(
+            "first_cycle".into(),
+            serde_json::to_value(t.rows().first())?,
+        );
+        m.insert("last_cycle".into(), serde_json::to_value(t.rows().last())?);
+        m.insert("epoch_rows".into(), serde_json::to_value(t.epochs())?);
     }
-    write_atomic(&dir.join("weights_final.csv"), w.as_bytes())?;
-    if !ck.epochs.is_empty() {
-        let mut e = String::from("epoch,cos_cl,cos_grad,slope,cost,acc_train_phys,acc_test_phys,acc_train_cl,acc_test_cl,acc_train_gd,acc_test_gd\n");
-        for r in &ck.epochs {
-            e.push_str(&format!(
-                "{},{:.9e},{:.9e},{:.9e},{:.9e},{},{},{},{},{},{}\n",
-                r.epoch,
-                r.cos_cl,
-                r.cos_grad,
-                r.slope,
-                r.cost,
-                r.acc_train_phys,
-                r.acc_test_phys,
-                r.acc_train_cl,
-                r.acc_test_cl,
-                r.acc_train_gd,
-                r.acc_test_gd
-            ));
-        }
-        write_atomic(&dir.join("epochs.csv"), e.as_bytes())?;
-    }
-    let rows = &ck.rows;
-    let mean = |f: &dyn Fn(&physlearn::train::TrainRow) -> f64| {
-        rows.iter().map(f).sum::<f64>() / rows.len().max(1) as f64
-    };
-    let summary = json!({
-        "netlist": file.display().to_string(),
-        "cycles": ck.total_cycles,
-        "cost_initial": ck.cost0_phys,
-        "cost_final": {"phys": ck.last_cost_phys, "cl": ck.last_cost_cl, "gd": ck.last_cost_gd},
-        "cost_reduction": {"phys": ck.cost0_phys / ck.last_cost_phys, "cl": ck.cost0_cl / ck.last_cost_cl, "gd": ck.cost0_cl / ck.last_cost_gd},
-        "first_cycle": rows.first(),
-        "last_cycle": rows.last(),
-        "mean_cos_cl": mean(&|r| r.cos_cl),
-        "mean_rhs_evals_per_cycle": mean(&|r| r.rhs_evals as f64),
-        "epochs": ck.epochs,
-        "wall_seconds_this_invocation": wall,
-        "non_physical": t.prep.non_physical,
-    });
     write_atomic(
         &dir.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
+        serde_json::to_string_pretty(&sj)?.as_bytes(),
     )?;
-    let mut m = Manifest::new("train").with_input(file, bytes);
-    m.parameters = json!({"protocol": t.prep.protocol, "solver": t.prep.solver, "theta_c": t.prep.theta_c, "cycles": ck.total_cycles, "meta": meta});
-    m.statistics = json!({
-        "rhs_evals": rows.iter().map(|r| r.rhs_evals).sum::<u64>(),
-        "rejected_steps": rows.iter().map(|r| r.rejected_steps).sum::<u64>(),
-        "wall_seconds_this_invocation": wall,
-        "load_report": t.prep.report,
+    let bytes = std::fs::read(file).unwrap_or_default();
+    let mut m = Manifest::new("train").with_input(file, &bytes);
+    m.parameters = json!({
+        "family": summary.family,
+        "cycles": ck.total_cycles,
+        "meta": model.meta(),
+        "system": with_system!(model.system(), |s| serde_json::to_value(s.meta())?),
     });
-    m.seed = meta
+    m.statistics = json!({
+        "rhs_evals": t.rows().iter().map(|r| r.stats.rhs_evals).sum::<u64>(),
+        "rejected_steps": t.rows().iter().map(|r| r.stats.rejected_steps).sum::<u64>(),
+        "diagnostics": model.diagnostics(),
+    });
+    m.seed = model
+        .meta()
         .get("seeds")
         .and_then(|s| s.get("student"))
         .and_then(|v| v.as_u64());
-    m.non_physical = t.prep.non_physical.clone();
+    m.non_physical = summary.non_physical.clone();
     write_atomic(
         &dir.join("manifest.json"),
         serde_json::to_string_pretty(&m)?.as_bytes(),
     )?;
     // Plots.
+    let rows = t.rows();
     let cyc: Vec<f64> = rows.iter().map(|r| r.cycle as f64).collect();
-    let cost_fig = Figure::new("cost vs cycle", "cycle", "cost C")
+    let positive = |v: f64| v.max(1e-300);
+    let mut cost_fig = Figure::new("cost vs cycle", "cycle", "cost C")
         .log_y()
         .add(Series::line(
             "physical TCL",
             cyc.clone(),
-            rows.iter().map(|r| r.cost_phys).collect(),
-        ))
-        .add(Series::line(
+            rows.iter().map(|r| positive(r.cost_phys)).collect(),
+        ));
+    if ck.cl.is_some() {
+        cost_fig = cost_fig.add(Series::line(
             "ideal CL",
             cyc.clone(),
-            rows.iter().map(|r| r.cost_cl).collect(),
-        ))
-        .add(Series::line(
+            rows.iter()
+                .map(|r| positive(r.cost_cl.unwrap_or(f64::NAN)))
+                .collect(),
+        ));
+    }
+    if ck.gd.is_some() {
+        cost_fig = cost_fig.add(Series::line(
             "gradient descent",
             cyc.clone(),
-            rows.iter().map(|r| r.cost_gd).collect(),
+            rows.iter()
+                .map(|r| positive(r.cost_gd.unwrap_or(f64::NAN)))
+                .collect(),
         ));
+    }
     xy_plot(&dir.join("cost.png"), &[cost_fig])?;
     let cos_fig = Figure::new("alignment per cycle", "cycle", "cosine")
         .add(Series::line(
-            "cos(Δw_phys, Δw_CL)",
+            "cos(Δθ, Δθ_CL)",
             cyc.clone(),
-            rows.iter().map(|r| r.cos_cl).collect(),
+            rows.iter().map(|r| r.cmp.cos_cl).collect(),
         ))
         .add(Series::line(
-            "cos(Δw_phys, −∇C)",
+            "cos(Δθ, −∇C)",
             cyc,
-            rows.iter().map(|r| r.cos_grad).collect(),
+            rows.iter().map(|r| r.cmp.cos_grad).collect(),
         ));
     xy_plot(&dir.join("cosine.png"), &[cos_fig])?;
     let scatter = |title: &str, (p, c): &(Vec<f64>, Vec<f64>)| {
@@ -360,8 +321,8 @@ fn write_outputs(
             .chain(p.iter())
             .copied()
             .fold(f64::NEG_INFINITY, f64::max);
-        Figure::new(title, "Δw_CL", "Δw_phys")
-            .add(Series::points("edges", c.clone(), p.clone()))
+        Figure::new(title, "Δθ_CL", "Δθ_phys")
+            .add(Series::points("learnables", c.clone(), p.clone()))
             .add(Series::line("y = x", vec![lo, hi], vec![lo, hi]).with_mark(Mark::Reference))
     };
     xy_plot(
@@ -371,33 +332,44 @@ fn write_outputs(
             scatter("last cycle", &ck.last_scatter),
         ],
     )?;
-    let edges: Vec<(usize, usize)> = net
-        .elements
-        .iter()
-        .map(|e| (e.nodes.0 .0, e.nodes.1 .0))
-        .collect();
-    let mut hl: Vec<(usize, String)> = Vec::new();
-    let dpn = net.domain.dofs_per_node();
-    for &d in &net.dirichlet_dofs {
-        if d % dpn == 0 {
-            hl.push((d / dpn, format!("src {}", net.node_names[d / dpn])));
+    if let System::Network(n) = model.system() {
+        let net = n.network();
+        let edges: Vec<(usize, usize)> = net
+            .elements
+            .iter()
+            .map(|e| (e.nodes.0 .0, e.nodes.1 .0))
+            .collect();
+        let mut hl: Vec<(usize, String)> = Vec::new();
+        let dpn = net.domain.dofs_per_node();
+        for &d in &net.dirichlet_dofs {
+            if d % dpn == 0 {
+                hl.push((d / dpn, format!("src {}", net.node_names[d / dpn])));
+            }
         }
-    }
-    for o in &net.outputs {
-        for n in &o.nodes {
-            hl.push((n.0, o.name.clone()));
+        for o in &net.outputs {
+            for nd in &o.nodes {
+                hl.push((nd.0, o.name.clone()));
+            }
         }
+        let hl_ref: Vec<(usize, &str)> = hl.iter().map(|(n, s)| (*n, s.as_str())).collect();
+        let w_final = n
+            .params_of(
+                &t.final_thetas()
+                    .iter()
+                    .map(|r| r.theta_phys)
+                    .collect::<Vec<_>>(),
+            )
+            .w;
+        network_plot(
+            &dir.join("network.png"),
+            &net.positions,
+            &edges,
+            &[
+                ("initial weights", &net.initial_params().w),
+                ("learned (physical TCL)", &w_final),
+            ],
+            &hl_ref,
+        )?;
     }
-    let hl_ref: Vec<(usize, &str)> = hl.iter().map(|(n, s)| (*n, s.as_str())).collect();
-    network_plot(
-        &dir.join("network.png"),
-        &net.positions,
-        &edges,
-        &[
-            ("initial weights", &ck.initial.w),
-            ("learned (physical TCL)", &ck.params.w),
-        ],
-        &hl_ref,
-    )?;
     Ok(())
 }

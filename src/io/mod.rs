@@ -1,9 +1,11 @@
 //! Input/output that is independent of the physics: atomic output directories, run manifests,
 //! CSV helpers and plots. Nothing here knows about solvers (`spice` writes a deck *for* one).
 
+pub mod nan;
 pub mod output;
 pub mod plot;
 pub mod spice;
+pub mod tables;
 
 use std::path::PathBuf;
 

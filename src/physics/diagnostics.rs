@@ -6,11 +6,29 @@ use super::equilibrium::Equilibrium;
 use super::model::{ArmSignal, ElementKind, LearnTarget, Network, Params, SignalSource, ThetaSpec};
 use super::statics::{solve_static, transfer_diagonal, StaticState};
 use super::PhysicsError;
+use crate::learning::rule::Window;
 use crate::protocol::{Direction, Sawtooth, SwitchMode};
 use serde::Serialize;
 
 /// Largest network for which the exact loop gain (one solve per element) is computed at load.
 pub const LOOP_GAIN_MAX_ELEMENTS: usize = 5000;
+
+/// Loop gain `G = max_e ρ τ 2 y_e² R_ee / s_scale` over the weight channels (docs/physics.md
+/// §1.5), from the free DC drops `y` and the transfer diagonal `R_ee`: the one definition used
+/// by `check`, `compare` and `train`.
+pub fn loop_gain_of(net: &Network, p: &Params, y: &[f64], r_diag: &[f64]) -> f64 {
+    let mut g: f64 = 0.0;
+    for (e, el) in net.elements.iter().enumerate() {
+        for ch in &el.channels {
+            if ch.target != LearnTarget::Weight {
+                continue;
+            }
+            let (_, tau) = el.static_signal(ch, 0.0, p.w[e], p.l[e]);
+            g = g.max(ch.rho * tau * (2.0 * y[e] * y[e] * r_diag[e] / el.signal_scale(ch)));
+        }
+    }
+    g
+}
 
 /// Severity of a diagnostic.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -317,7 +335,7 @@ pub fn diagnose(net: &Network, saw: Option<&Sawtooth>) -> LoadReport {
         let need = required_sign(ch.target);
         if ch.polarity * dir != need {
             rep.push(
-                Level::Warning,
+                Level::Error,
                 "sign",
                 format!(
                     "element '{}': polarity {:+} with {} gives a gradient-ascent {} update (need polarity × direction = {:+}; fast_rise ↔ −1, fast_fall ↔ +1 for conductance/stiffness)",
@@ -360,11 +378,9 @@ pub fn diagnose(net: &Network, saw: Option<&Sawtooth>) -> LoadReport {
                 ),
             );
         }
-        if tau > 0.0 && ch.theta > 0.0 {
-            let lo = ch.theta * saw.tau_fast / tau;
-            let hi = ch.theta * saw.tau_slow / tau;
+        if let Some(w) = Window::new(ch.theta, saw.tau_fast, saw.tau_slow, tau) {
             mass += a.abs();
-            if a.abs() > lo && a.abs() < hi {
+            if w.contains(a.abs()) {
                 mass_in += a.abs();
             }
         }
@@ -407,32 +423,16 @@ pub fn diagnose(net: &Network, saw: Option<&Sawtooth>) -> LoadReport {
         None
     };
     if let Some(r) = r_diag {
-        let mut g_max: f64 = 0.0;
-        let mut anti = false;
-        for (e, el) in net.elements.iter().enumerate() {
-            for ch in &el.channels {
-                if ch.target != LearnTarget::Weight {
-                    continue;
-                }
-                let (_, tau) = el.static_signal(ch, 0.0, p.w[e], p.l[e]);
-                let scale = match (ch.source, &el.chem) {
-                    (SignalSource::Chem(_), Some(c)) => c.s_ref,
-                    _ => 1.0,
-                };
-                let j = 2.0 * free.y[e] * free.y[e] * r[e] / scale;
-                let g = ch.rho * tau * j;
-                if g > g_max {
-                    g_max = g;
-                }
-                if ch.polarity < 0.0 {
-                    anti = true;
-                }
-            }
-        }
+        let g_max = loop_gain_of(net, &p, &free.y, &r);
+        let anti = net
+            .elements
+            .iter()
+            .flat_map(|el| &el.channels)
+            .any(|ch| ch.target == LearnTarget::Weight && ch.polarity < 0.0);
         rep.loop_gain = Some(g_max);
         if anti && g_max > 0.3 {
             rep.push(
-                Level::Warning,
+                Level::Error,
                 "loop_gain",
                 format!(
                     "anti-Hebbian elements with loop gain G_max = {g_max:.3} > 0.3: the self-interaction (I − ρτJ)⁻¹ becomes indefinite near G = 1 and learning runs away (physics.md §1.5); lower rho or use polarity +1 with fast_fall"

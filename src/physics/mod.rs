@@ -15,6 +15,7 @@ pub mod model;
 pub mod run;
 pub mod statics;
 pub mod stiff;
+pub mod system;
 
 /// Failures of the physics layer. Every variant names what failed and, when known, the time.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

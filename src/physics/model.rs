@@ -141,7 +141,7 @@ pub enum ChemSignal {
 #[derive(Copy, Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Nonlinearity {
-    /// `σ·1{|σ| > θ}` (paper).
+    /// `σ·1{|σ| ≥ θ}` (paper eq. 6; [`crate::learning::rule::hard_threshold`]).
     Hard,
     /// `σ rⁿ/(1 + rⁿ)`, `r = |σ|/θ`.
     Hill { n: f64 },
@@ -155,13 +155,7 @@ impl Nonlinearity {
     #[inline]
     pub fn apply(self, sigma: f64, theta: f64) -> f64 {
         match self {
-            Nonlinearity::Hard => {
-                if sigma.abs() > theta {
-                    sigma
-                } else {
-                    0.0
-                }
-            }
+            Nonlinearity::Hard => crate::learning::rule::hard_threshold(sigma, theta),
             Nonlinearity::Hill { n } => {
                 if theta <= 0.0 {
                     return sigma;
@@ -433,6 +427,15 @@ impl Element {
 
     pub fn learns(&self) -> bool {
         !self.channels.is_empty()
+    }
+
+    /// Scale `s_ref` that divides a channel's signal (the mechano-chemical input; 1 otherwise):
+    /// rates mapped from ρτ are divided by it.
+    pub fn signal_scale(&self, ch: &Channel) -> f64 {
+        match (ch.source, &self.chem) {
+            (SignalSource::Chem(_), Some(c)) => c.s_ref,
+            _ => 1.0,
+        }
     }
 
     pub fn learns_weight(&self) -> bool {

@@ -1,0 +1,623 @@
+//! One learning pipeline for every family: one-cycle comparison ([`one_cycle`]) and training
+//! ([`Session`]) with the ideal-CL and gradient-descent reference learners, β annealing,
+//! epoch rows, checkpoint and resume. Written once over [`LearningSystem`]/[`Engine`].
+
+use super::metrics::{cosine, lsq, Comparison, References};
+use super::system::{CycleOut, Engine, Family, LearningSystem, SolveStats};
+use super::{policy, SimError};
+use crate::io::nan::f64_or_nan;
+use crate::protocol::Direction;
+use serde::{Deserialize, Serialize};
+
+/// The state of a model's engine, and its per-cycle extras.
+pub type StateOf<'a, S> = <<S as LearningSystem>::Engine<'a> as Engine>::State;
+pub type ExtrasOf<'a, S> = <<S as LearningSystem>::Engine<'a> as Engine>::Extras;
+
+/// Options of [`Session::new`] and [`one_cycle`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionOptions {
+    /// Number of cycles (default: the netlist's `protocol.cycles`); must be ≥ 1.
+    pub cycles: Option<usize>,
+    /// Run even when the load-time diagnostics report errors.
+    pub force: bool,
+    /// Step of the ideal-CL reference learner in units of the ideal rule (1 = the rule itself).
+    pub cl_rate: f64,
+    /// Train the ideal-CL and gradient-descent reference learners beside the physical one.
+    pub reference_learners: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            cycles: None,
+            force: false,
+            cl_rate: 1.0,
+            reference_learners: true,
+        }
+    }
+}
+
+/// One row of `train.csv`: the common columns of every family, then the family's own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CycleRow<E> {
+    pub cycle: usize,
+    /// Example of this cycle (`cycle mod N`).
+    pub example: usize,
+    /// Peak nudge of this cycle (after annealing).
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub beta: f64,
+    /// Mean free-state cost of the physical learner at the start of the cycle.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub cost_phys: f64,
+    /// The same for the ideal-CL and gradient-descent reference learners (empty when not run).
+    pub cost_cl: Option<f64>,
+    pub cost_gd: Option<f64>,
+    #[serde(flatten)]
+    pub cmp: Comparison,
+    /// Loop gain G at the start of the cycle (empty: not computed for this size).
+    pub loop_gain: Option<f64>,
+    #[serde(flatten)]
+    pub stats: SolveStats,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub wall_seconds: f64,
+    #[serde(flatten)]
+    pub extras: E,
+}
+
+/// One row of `epochs.csv` (tasks with several examples): Δθ over one pass through the
+/// examples against the ideal rule and the gradient summed over the examples at the epoch's
+/// starting θ, and the accuracies at its end (classification tasks).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRow {
+    pub epoch: usize,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub cos_cl: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub cos_grad: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub slope: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub cost: f64,
+    pub acc_train_phys: Option<f64>,
+    pub acc_test_phys: Option<f64>,
+    pub acc_train_cl: Option<f64>,
+    pub acc_test_cl: Option<f64>,
+    pub acc_train_gd: Option<f64>,
+    pub acc_test_gd: Option<f64>,
+}
+
+/// The checkpoint format every family writes (`checkpoint.json`).
+pub const CHECKPOINT_FORMAT: &str = "physlearn-checkpoint/2";
+/// Formats of earlier versions, refused with a message.
+const OLD_FORMATS: &[&str] = &[
+    "physlearn-train-checkpoint/1",
+    "physlearn-chem-checkpoint/1",
+];
+
+/// Everything needed to continue a training run bit for bit. The session keeps its whole
+/// state here, so nothing is listed twice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint<St, E> {
+    pub format: String,
+    pub family: Family,
+    pub netlist_path: String,
+    pub netlist_sha256: String,
+    pub total_cycles: usize,
+    pub next_cycle: usize,
+    /// The engine's state after `next_cycle` cycles.
+    pub state: St,
+    pub theta0: Vec<f64>,
+    /// θ of the ideal-CL and gradient-descent reference learners (`None`: not run).
+    pub cl: Option<Vec<f64>>,
+    pub gd: Option<Vec<f64>>,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub cost0: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub last_cost_phys: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub last_cost_cl: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub last_cost_gd: f64,
+    pub rows: Vec<CycleRow<E>>,
+    pub epochs: Vec<EpochRow>,
+    pub epoch_start: Vec<f64>,
+    /// (Δθ, Δθ_CL) of the first and the latest cycle (scatter plots).
+    pub first_scatter: (Vec<f64>, Vec<f64>),
+    pub last_scatter: (Vec<f64>, Vec<f64>),
+}
+
+impl<St, E> Checkpoint<St, E> {
+    /// Refuse a checkpoint of another format or family with a message that says why.
+    pub fn check_format(&self, family: Family) -> Result<(), SimError> {
+        if OLD_FORMATS.contains(&self.format.as_str()) {
+            return Err(SimError::Checkpoint(format!(
+                "format {} was written by an earlier physlearn; this version reads {CHECKPOINT_FORMAT} (start the run again)",
+                self.format
+            )));
+        }
+        if self.format != CHECKPOINT_FORMAT {
+            return Err(SimError::Checkpoint(format!(
+                "unknown format {:?} (expected {CHECKPOINT_FORMAT})",
+                self.format
+            )));
+        }
+        if self.family != family {
+            return Err(SimError::Checkpoint(format!(
+                "written for a {} model, the netlist is {}",
+                self.family.name(),
+                family.name()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Peek at a checkpoint's format (to refuse old or foreign files before parsing them fully).
+pub fn peek_format(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Peek {
+        format: Option<String>,
+    }
+    serde_json::from_str::<Peek>(text)
+        .ok()
+        .and_then(|p| p.format)
+}
+
+/// Result of [`one_cycle`]: `compare --json`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OneCycle<E> {
+    pub family: Family,
+    /// Ids of the learnables (the order of every vector below).
+    pub learnables: Vec<String>,
+    /// Physical Δθ of one cycle of example 0 at θ0 (plus the kernel tail).
+    pub delta: Vec<f64>,
+    /// Δθ of the ideal contrastive rule.
+    pub ideal: Vec<f64>,
+    /// ∇C at θ0.
+    pub grad: Vec<f64>,
+    #[serde(flatten)]
+    pub cmp: Comparison,
+    /// Free-state cost of example 0 at θ0.
+    pub cost: f64,
+    pub loop_gain: Option<f64>,
+    #[serde(flatten)]
+    pub stats: SolveStats,
+    /// Relaxation at β = 0 appended after a `fast_fall` cycle (10 kernel times), so the
+    /// filter's response tail is counted.
+    pub tail: f64,
+    pub wall_seconds: f64,
+    #[serde(flatten)]
+    pub extras: E,
+}
+
+fn add(a: SolveStats, b: SolveStats) -> SolveStats {
+    SolveStats {
+        rhs_evals: a.rhs_evals + b.rhs_evals,
+        accepted_steps: a.accepted_steps + b.accepted_steps,
+        rejected_steps: a.rejected_steps + b.rejected_steps,
+    }
+}
+
+fn minus(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| x - y).collect()
+}
+
+/// Refuse a run when the load-time diagnostics report errors (unless forced).
+pub fn apply_policy<S: LearningSystem>(sys: &S, force: bool) -> Result<(), SimError> {
+    if !sys.meta().cycling {
+        return Err(SimError::BadInput(
+            "compare and train need a sawtooth protocol (this netlist holds β constant: use `run`)"
+                .into(),
+        ));
+    }
+    match policy::refusal(sys.diagnostics()) {
+        Some(msg) if !force => Err(SimError::Refused(format!(
+            "{msg}\n(use --force, or `force` in the API, to run anyway)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// One cycle of example 0 at the initial θ compared with the references at θ0 (`compare`).
+/// After a `fast_fall` cycle, β = 0 is held for 10 kernel times so the kernel's response tail
+/// (which in a periodic run falls into the next cycle) is counted.
+pub fn one_cycle<S: LearningSystem>(
+    sys: &S,
+    force: bool,
+) -> Result<OneCycle<ExtrasOf<'_, S>>, SimError> {
+    apply_policy(sys, force)?;
+    let meta = sys.meta();
+    let mut eng = sys.engine()?;
+    let theta0 = eng.theta();
+    let (refs, aux) = eng.references(&theta0, 0, meta.beta_max)?;
+    let loop_gain = eng.loop_gain(&theta0, 0)?;
+    let start = std::time::Instant::now();
+    let CycleOut { mut stats, extras } = eng.run_cycle(0, meta.beta_max)?;
+    let tail = match meta.direction {
+        Direction::FastFall => 10.0 * meta.kernel_time,
+        Direction::FastRise => 0.0,
+    };
+    let mut extras = extras;
+    if tail > 0.0 {
+        let t = eng.relax(tail)?;
+        stats = add(stats, t.stats);
+        extras = t.extras;
+    }
+    let wall_seconds = start.elapsed().as_secs_f64();
+    let delta = minus(&eng.theta(), &theta0);
+    eng.finish_extras(&mut extras, &theta0, &delta, &aux);
+    Ok(OneCycle {
+        family: meta.family,
+        learnables: meta.learnables.clone(),
+        cmp: Comparison::new(&delta, &refs),
+        delta,
+        ideal: refs.ideal,
+        grad: refs.grad,
+        cost: refs.cost,
+        loop_gain,
+        stats,
+        tail,
+        wall_seconds,
+        extras,
+    })
+}
+
+/// A training run: the physical learner (the model's own dynamics) cycle after cycle, compared
+/// after every cycle with the references at its θ, beside the explicit reference learners.
+pub struct Session<'a, S: LearningSystem + 'a> {
+    sys: &'a S,
+    eng: S::Engine<'a>,
+    ck: Checkpoint<StateOf<'a, S>, ExtrasOf<'a, S>>,
+    cl_rate: f64,
+}
+
+impl<'a, S: LearningSystem + 'a> Session<'a, S> {
+    /// Start a run (refused when the diagnostics report errors, unless `opts.force`).
+    /// `netlist_path` and `netlist_sha256` identify the input in the checkpoint.
+    pub fn new(
+        sys: &'a S,
+        opts: &SessionOptions,
+        netlist_path: &str,
+        netlist_sha256: &str,
+    ) -> Result<Self, SimError> {
+        apply_policy(sys, opts.force)?;
+        let meta = sys.meta();
+        let total = opts.cycles.unwrap_or(meta.cycles);
+        if total == 0 {
+            return Err(SimError::BadInput(
+                "the number of cycles must be ≥ 1".into(),
+            ));
+        }
+        let mut eng = sys.engine()?;
+        let theta0 = eng.theta();
+        let c0 = eng.mean_cost(&theta0)?;
+        let learners = opts.reference_learners.then(|| theta0.clone());
+        let ck = Checkpoint {
+            format: CHECKPOINT_FORMAT.into(),
+            family: meta.family,
+            netlist_path: netlist_path.into(),
+            netlist_sha256: netlist_sha256.into(),
+            total_cycles: total,
+            next_cycle: 0,
+            state: eng.snapshot(),
+            cl: learners.clone(),
+            gd: learners,
+            epoch_start: theta0.clone(),
+            theta0,
+            cost0: c0,
+            last_cost_phys: c0,
+            last_cost_cl: c0,
+            last_cost_gd: c0,
+            rows: Vec::new(),
+            epochs: Vec::new(),
+            first_scatter: (Vec::new(), Vec::new()),
+            last_scatter: (Vec::new(), Vec::new()),
+        };
+        Ok(Session {
+            sys,
+            eng,
+            ck,
+            cl_rate: opts.cl_rate,
+        })
+    }
+
+    /// Continue from a checkpoint (the caller compares the netlist hash). `more_cycles`
+    /// extends the run's total.
+    pub fn resume(
+        sys: &'a S,
+        ck: Checkpoint<StateOf<'a, S>, ExtrasOf<'a, S>>,
+        opts: &SessionOptions,
+    ) -> Result<Self, SimError> {
+        apply_policy(sys, opts.force)?;
+        ck.check_format(sys.meta().family)?;
+        let n = sys.meta().learnables.len();
+        let bad = |what: &str, len: usize| {
+            SimError::Checkpoint(format!(
+                "{what} has {len} entries, the model has {n} learnables"
+            ))
+        };
+        for (what, v) in [
+            ("theta0", Some(&ck.theta0)),
+            ("epoch_start", Some(&ck.epoch_start)),
+            ("cl", ck.cl.as_ref()),
+            ("gd", ck.gd.as_ref()),
+        ] {
+            if let Some(v) = v {
+                if v.len() != n {
+                    return Err(bad(what, v.len()));
+                }
+            }
+        }
+        if ck.next_cycle > ck.total_cycles || ck.rows.len() != ck.next_cycle {
+            return Err(SimError::Checkpoint(format!(
+                "next_cycle {} with {} rows and total_cycles {} do not fit together",
+                ck.next_cycle,
+                ck.rows.len(),
+                ck.total_cycles
+            )));
+        }
+        let mut eng = sys.engine()?;
+        eng.restore(ck.state.clone())?;
+        Ok(Session {
+            sys,
+            eng,
+            ck,
+            cl_rate: opts.cl_rate,
+        })
+    }
+
+    pub fn done(&self) -> bool {
+        self.ck.next_cycle >= self.ck.total_cycles
+    }
+
+    /// The run's whole state (write it as `checkpoint.json` to resume later).
+    pub fn checkpoint(&self) -> &Checkpoint<StateOf<'a, S>, ExtrasOf<'a, S>> {
+        &self.ck
+    }
+
+    pub fn rows(&self) -> &[CycleRow<ExtrasOf<'a, S>>] {
+        &self.ck.rows
+    }
+
+    pub fn epochs(&self) -> &[EpochRow] {
+        &self.ck.epochs
+    }
+
+    pub fn system(&self) -> &'a S {
+        self.sys
+    }
+
+    /// The engine (its state is the physical learner's).
+    pub fn engine(&self) -> &S::Engine<'a> {
+        &self.eng
+    }
+
+    /// The engine, to change its sampling between cycles.
+    pub fn engine_mut(&mut self) -> &mut S::Engine<'a> {
+        &mut self.eng
+    }
+
+    /// Run one cycle of every learner and record the row.
+    pub fn step(&mut self) -> Result<&CycleRow<ExtrasOf<'a, S>>, SimError> {
+        let meta = self.sys.meta();
+        let n_ex = meta.n_examples.max(1);
+        let k = self.ck.next_cycle;
+        let ex = k % n_ex;
+        let law = |c0: f64, c: f64| meta.beta_schedule.beta(meta.beta_max, c0, c);
+        self.eng.begin_cycle();
+        let beta = law(self.ck.cost0, self.ck.last_cost_phys);
+        let theta_start = self.eng.theta();
+        let (refs, aux) = self.eng.references(&theta_start, ex, beta)?;
+        let loop_gain = self.eng.loop_gain(&theta_start, ex)?;
+        let start = std::time::Instant::now();
+        let CycleOut { stats, mut extras } = self.eng.run_cycle(k, beta)?;
+        let wall_seconds = start.elapsed().as_secs_f64();
+        let theta = self.eng.theta();
+        let delta = minus(&theta, &theta_start);
+        self.eng
+            .finish_extras(&mut extras, &theta_start, &delta, &aux);
+        let cmp = Comparison::new(&delta, &refs);
+        let scatter = (delta, refs.ideal.clone());
+        if k == 0 {
+            self.ck.first_scatter = scatter.clone();
+        }
+        self.ck.last_scatter = scatter;
+        // Reference learners: ideal CL (its own annealing) and GD at the mapped rate.
+        if let Some(mut cl) = self.ck.cl.take() {
+            let b = law(self.ck.cost0, self.ck.last_cost_cl);
+            let (r, _) = self.eng.references(&cl, ex, b)?;
+            for (t, d) in cl.iter_mut().zip(&r.ideal) {
+                *t += self.cl_rate * d;
+            }
+            self.sys.project(&mut cl);
+            self.ck.cl = Some(cl);
+        }
+        if let Some(mut gd) = self.ck.gd.take() {
+            let (r, _) = self.eng.references(&gd, ex, meta.beta_max)?;
+            match &r.gd_rate {
+                Some(rate) => {
+                    for ((t, g), a) in gd.iter_mut().zip(&r.grad).zip(rate) {
+                        *t -= a * g;
+                    }
+                    self.sys.project(&mut gd);
+                    self.ck.gd = Some(gd);
+                }
+                None => self.ck.last_cost_gd = f64::NAN,
+            }
+        }
+        let row = CycleRow {
+            cycle: k,
+            example: ex,
+            beta,
+            cost_phys: self.ck.last_cost_phys,
+            cost_cl: self.ck.cl.as_ref().map(|_| self.ck.last_cost_cl),
+            cost_gd: self.ck.gd.as_ref().map(|_| self.ck.last_cost_gd),
+            cmp,
+            loop_gain,
+            stats,
+            wall_seconds,
+            extras,
+        };
+        self.ck.last_cost_phys = self.eng.mean_cost(&theta)?;
+        if let Some(cl) = &self.ck.cl {
+            self.ck.last_cost_cl = self.eng.mean_cost(cl)?;
+        }
+        if let Some(gd) = &self.ck.gd {
+            self.ck.last_cost_gd = self.eng.mean_cost(gd)?;
+        }
+        self.ck.next_cycle += 1;
+        self.ck.state = self.eng.snapshot();
+        self.ck.rows.push(row);
+        if n_ex > 1 && self.ck.next_cycle.is_multiple_of(n_ex) {
+            self.epoch(n_ex)?;
+        }
+        self.ck
+            .rows
+            .last()
+            .ok_or_else(|| SimError::BadInput("no cycle recorded".into()))
+    }
+
+    fn epoch(&mut self, n_ex: usize) -> Result<(), SimError> {
+        let beta = self.sys.meta().beta_max;
+        let start = self.ck.epoch_start.clone();
+        let (mut ideal, mut grad) = (vec![0.0; start.len()], vec![0.0; start.len()]);
+        for ex in 0..n_ex {
+            let (r, _): (References, _) = self.eng.references(&start, ex, beta)?;
+            for (a, b) in ideal.iter_mut().zip(&r.ideal) {
+                *a += b;
+            }
+            for (a, b) in grad.iter_mut().zip(&r.grad) {
+                *a += b;
+            }
+        }
+        let theta = self.eng.theta();
+        let phys = minus(&theta, &start);
+        let ng: Vec<f64> = grad.iter().map(|g| -g).collect();
+        let mut acc = |th: Option<&Vec<f64>>, test| -> Result<Option<f64>, SimError> {
+            match th {
+                Some(t) => self.eng.accuracy(t, test),
+                None => Ok(None),
+            }
+        };
+        let (cl, gd) = (self.ck.cl.clone(), self.ck.gd.clone());
+        let row = EpochRow {
+            epoch: self.ck.next_cycle / n_ex - 1,
+            cos_cl: cosine(&phys, &ideal),
+            cos_grad: cosine(&phys, &ng),
+            slope: lsq(&phys, &ideal).0,
+            cost: self.ck.last_cost_phys,
+            acc_train_phys: acc(Some(&theta), false)?,
+            acc_test_phys: acc(Some(&theta), true)?,
+            acc_train_cl: acc(cl.as_ref(), false)?,
+            acc_test_cl: acc(cl.as_ref(), true)?,
+            acc_train_gd: acc(gd.as_ref(), false)?,
+            acc_test_gd: acc(gd.as_ref(), true)?,
+        };
+        self.ck.epochs.push(row);
+        self.ck.epoch_start = theta;
+        Ok(())
+    }
+
+    /// Run to the end, calling `progress` after every cycle.
+    pub fn run(
+        &mut self,
+        mut progress: impl FnMut(&CycleRow<ExtrasOf<'a, S>>, usize, usize),
+    ) -> Result<(), SimError> {
+        while !self.done() {
+            let total = self.ck.total_cycles;
+            let row = self.step()?;
+            progress(row, row.cycle + 1, total);
+        }
+        Ok(())
+    }
+
+    /// The run's summary (`summary.json`).
+    pub fn summary(&self) -> TrainSummary {
+        let ck = &self.ck;
+        let rows = &ck.rows;
+        let n = rows.len().max(1) as f64;
+        let mean =
+            |f: &dyn Fn(&CycleRow<ExtrasOf<'a, S>>) -> f64| rows.iter().map(f).sum::<f64>() / n;
+        let red = |c: f64| ck.cost0 / c;
+        let meta = self.sys.meta();
+        TrainSummary {
+            netlist: ck.netlist_path.clone(),
+            family: ck.family,
+            cycles: ck.next_cycle,
+            total_cycles: ck.total_cycles,
+            learnables: meta.learnables.clone(),
+            cost_initial: ck.cost0,
+            cost_final: Learners {
+                phys: ck.last_cost_phys,
+                cl: ck.cl.as_ref().map(|_| ck.last_cost_cl),
+                gd: ck.gd.as_ref().map(|_| ck.last_cost_gd),
+            },
+            cost_reduction: Learners {
+                phys: red(ck.last_cost_phys),
+                cl: ck.cl.as_ref().map(|_| red(ck.last_cost_cl)),
+                gd: ck.gd.as_ref().map(|_| red(ck.last_cost_gd)),
+            },
+            mean_cos_cl: mean(&|r| r.cmp.cos_cl),
+            mean_rhs_evals_per_cycle: mean(&|r| r.stats.rhs_evals as f64),
+            epochs: ck.epochs.len(),
+            non_physical: meta.non_physical.clone(),
+        }
+    }
+
+    /// Final θ of every learner, one row per learnable (`weights_final.csv`).
+    pub fn final_thetas(&self) -> Vec<ThetaRow> {
+        let ck = &self.ck;
+        let phys = self.eng.theta();
+        self.sys
+            .meta()
+            .learnables
+            .iter()
+            .enumerate()
+            .map(|(i, id)| ThetaRow {
+                learnable: id.clone(),
+                theta_initial: ck.theta0[i],
+                theta_phys: phys[i],
+                theta_cl: ck.cl.as_ref().map(|v| v[i]),
+                theta_gd: ck.gd.as_ref().map(|v| v[i]),
+            })
+            .collect()
+    }
+}
+
+/// Cost figures of the three learners.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Learners {
+    pub phys: f64,
+    pub cl: Option<f64>,
+    pub gd: Option<f64>,
+}
+
+/// `summary.json` of `train`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrainSummary {
+    pub netlist: String,
+    pub family: Family,
+    /// Cycles done, and the run's total.
+    pub cycles: usize,
+    pub total_cycles: usize,
+    pub learnables: Vec<String>,
+    pub cost_initial: f64,
+    pub cost_final: Learners,
+    /// `cost_initial / cost_final` per learner.
+    pub cost_reduction: Learners,
+    pub mean_cos_cl: f64,
+    pub mean_rhs_evals_per_cycle: f64,
+    /// Number of epoch rows (`epochs.csv`).
+    pub epochs: usize,
+    pub non_physical: Vec<String>,
+}
+
+/// One row of `weights_final.csv`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ThetaRow {
+    pub learnable: String,
+    pub theta_initial: f64,
+    pub theta_phys: f64,
+    pub theta_cl: Option<f64>,
+    pub theta_gd: Option<f64>,
+}
