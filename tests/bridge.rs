@@ -82,8 +82,8 @@ fn extract_kernel(element: &Value, sig: impl Fn(&[f64]) -> f64, support: f64) ->
     let mut x: Vec<f64> = vec![0.0];
     // The sample at t = 1 belongs to the new segment's start (response already switched on for
     // elements with a direct path): use the states after the step.
-    for k in (i0 + 1)..t.len() {
-        x.push(sig(&st[k]));
+    for s in &st[i0 + 1..t.len()] {
+        x.push(sig(s));
     }
     let vals: Vec<f64> = x.windows(2).map(|w| (w[1] - w[0]) / DT).collect();
     SampledKernel::new(DT, vals).unwrap()

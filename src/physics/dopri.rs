@@ -205,11 +205,11 @@ where
             last = true;
         }
         n_step += 1;
-        for s in 1..7 {
+        for (s, &c) in C.iter().enumerate().skip(1) {
             {
                 let (done, rest) = k.split_at_mut(s);
                 stage(s, h, y, done, y_next);
-                f(x + h * C[s], y_next, &mut rest[0]);
+                f(x + h * c, y_next, &mut rest[0]);
             }
             if s == 5 {
                 y_stiff.copy_from_slice(y_next);

@@ -705,8 +705,8 @@ impl<'a> Dynamics<'a> {
                 .net
                 .source_value(k, t, a.xd[k] + (b.xd[k] - a.xd[k]) * s);
         }
-        for k in 0..targets.len() {
-            targets[k] = a.targets[k] + (b.targets[k] - a.targets[k]) * s;
+        for (k, o) in targets.iter_mut().enumerate() {
+            *o = a.targets[k] + (b.targets[k] - a.targets[k]) * s;
         }
     }
 

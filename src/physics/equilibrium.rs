@@ -116,7 +116,11 @@ pub const CG_TOL: f64 = 1e-13;
 /// Iterations allowed before refactorising.
 pub const CG_MAX_ITER: usize = 12;
 
-fn split(net: &Network, st: &Stencil) -> (Vec<(usize, f64)>, Vec<(usize, f64)>) {
+/// `(index, coefficient)` pairs of a stencil's nonzero terms.
+type Coeffs = Vec<(usize, f64)>;
+
+/// A stencil's nonzero terms split into free (by free index) and Dirichlet (by Dirichlet index).
+fn split(net: &Network, st: &Stencil) -> (Coeffs, Coeffs) {
     let mut free = Vec::new();
     let mut dir = Vec::new();
     for (d, c) in st.terms() {

@@ -196,9 +196,8 @@ impl SpdSolver {
     pub fn mul_with(&self, values: &[f64], x: &[f64], y: &mut [f64]) {
         y.iter_mut().for_each(|v| *v = 0.0);
         for c in 0..self.n {
-            for k in self.col_ptr[c]..self.col_ptr[c + 1] {
-                let r = self.row_idx[k];
-                let v = values[k];
+            let col = self.col_ptr[c]..self.col_ptr[c + 1];
+            for (&r, &v) in self.row_idx[col.clone()].iter().zip(&values[col]) {
                 y[r] += v * x[c];
                 if r != c {
                     y[c] += v * x[r];

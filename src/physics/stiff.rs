@@ -243,8 +243,9 @@ fn compute_r(order: usize, factor: f64) -> Vec<Vec<f64>> {
         }
     }
     for i in 1..n {
-        for j in 0..n {
-            m[i][j] *= m[i - 1][j];
+        let (prev, rest) = m.split_at_mut(i);
+        for (x, p) in rest[0].iter_mut().zip(&prev[i - 1]) {
+            *x *= *p;
         }
     }
     m
@@ -611,7 +612,8 @@ pub fn integrate<S: OdeSystem>(
         result: Ok(()),
     };
     let n = v0.len();
-    if !(t1 > t0) || n != sys.dim() {
+    // NaN bounds are rejected along with an empty or reversed interval.
+    if t0.is_nan() || t1.is_nan() || t1 <= t0 || n != sys.dim() {
         out.result = Err(BdfError::Invalid(format!(
             "t0 = {t0}, t1 = {t1}, state length {n} for a system of dimension {}",
             sys.dim()
@@ -867,8 +869,9 @@ pub fn integrate<S: OdeSystem>(
             dd[order + 1][i] = d[i];
         }
         for j in (0..=order).rev() {
-            for i in 0..n {
-                dd[j][i] += dd[j + 1][i];
+            let (lo, hi) = dd.split_at_mut(j + 1);
+            for (x, dx) in lo[j][..n].iter_mut().zip(&hi[0][..n]) {
+                *x += *dx;
             }
         }
         if t >= t1 {
