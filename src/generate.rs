@@ -1,8 +1,8 @@
-//! Seeded generators of the canonical netlists (physics.md §7) and the small per-family
+//! Seeded generators of the canonical netlists (docs/physics.md §7) and the small per-family
 //! examples shipped in `netlists/`. `physlearn generate <name>` writes them; the shipped files
 //! are exactly these outputs, so they can be rebuilt.
 //!
-//! Random draws use ChaCha8 seeded with the seeds of physics.md §7 (the *values* therefore
+//! Random draws use ChaCha8 seeded with the seeds of docs/physics.md §7 (the *values* therefore
 //! differ from the Python prototype's NumPy draws; edge counts are reported in `meta`).
 
 use crate::netlist::{self, NetlistError};
@@ -28,7 +28,7 @@ pub enum GenerateError {
 /// α = 2 β ρ τ_k = 2 at β = 0.5 (loop gain G_max ≈ 0.16 on T1).
 const T1_RHO: f64 = 2.0;
 /// T1 (shunted): nudge β = 2 and ρ = 0.85 (α = 3.4, G_max ≈ 0.067). The one-cycle slope against
-/// CL is set by the self-interaction (I + ρτ·2YRY)⁻¹ (physics.md §1.5): at β = 0.5 a slope ≥ 0.85
+/// CL is set by the self-interaction (I + ρτ·2YRY)⁻¹ (docs/physics.md §1.5): at β = 0.5 a slope ≥ 0.85
 /// needs ρ ≤ 1, which trains only ×7.5 in 100 cycles; the larger nudge doubles the contrasts at
 /// the same loop gain (README, "T1: slope vs training speed").
 const T1_BETA: f64 = 2.0;
@@ -203,7 +203,7 @@ fn element_json(
     o
 }
 
-/// T1 flow allostery (physics.md §7.1): 40 random points (seed 1), Delaunay edges, source near
+/// T1 flow allostery (docs/physics.md §7.1): 40 random points (seed 1), Delaunay edges, source near
 /// (0, 0.5) at V = 1, ground near (1, 0.5), 3 outputs; teacher `w*` log-uniform in [0.2, 5]
 /// (seed 101) gives the targets; student `w0 ~ U[0.5, 1.5]` (seed 102).
 fn t1_flow_allostery(kind: FlowElement) -> Result<Value, GenerateError> {
@@ -299,7 +299,7 @@ fn t1_flow_allostery(kind: FlowElement) -> Result<Value, GenerateError> {
     Ok(v)
 }
 
-/// T2 multi-example flow regression (physics.md §7.2): the T1 graph with two input sources and a
+/// T2 multi-example flow regression (docs/physics.md §7.2): the T1 graph with two input sources and a
 /// ground, two outputs, four examples with inputs U[0.2, 1] (seed 202), teacher targets.
 fn t2_flow_regression() -> Result<Value, GenerateError> {
     let g = random_flow_graph(40, 1);
@@ -370,7 +370,7 @@ fn t2_flow_regression() -> Result<Value, GenerateError> {
     Ok(v)
 }
 
-/// T3 elastic allostery with SLS bonds (physics.md §7.3): 6×6 jittered triangular lattice (seed
+/// T3 elastic allostery with SLS bonds (docs/physics.md §7.3): 6×6 jittered triangular lattice (seed
 /// 3, jitter 0.3), Delaunay bonds shorter than 1.6; the input pair near (x_min, y_mid ± 1) is
 /// pulled apart by 1 (pinned), the output pair near (x_max, y_mid ± 1) targets extension +0.05.
 fn t3_elastic_allostery() -> Result<Value, GenerateError> {
@@ -493,7 +493,7 @@ fn maxwell_edge() -> Value {
     })
 }
 
-/// T4 two-class classification with a resistor-like network (physics.md §7.4), on a seeded
+/// T4 two-class classification with a resistor-like network (docs/physics.md §7.4), on a seeded
 /// synthetic stand-in for Iris: two 4D Gaussian blobs (σ = 1, means 2σ apart in every feature,
 /// seed 401), 50 + 50 training and 25 + 25 test examples, features min–max scaled to [0, 1].
 /// Inputs: 4 feature nodes + a bias node at 1 + ground; two outputs with targets (0.6, 0.4) for
@@ -592,7 +592,7 @@ fn t4_flow_classifier() -> Value {
     })
 }
 
-/// The `lattice-n` benchmark workload of `../shared/bench/README.md` as a netlist: an n×n grid
+/// The `lattice-n` benchmark workload of `bench/reference/README.md` as a netlist: an n×n grid
 /// (nodes `k = r n + c`, edges in the reference's order: for each node the horizontal edge then
 /// the vertical one), every edge a leaky series memristor (`series_leaky`, C = 1, G_L = 0.01)
 /// with the paper-literal polar signal and the dead-zone rule `ρ sign(v) max(|v| − θ, 0)`
@@ -669,7 +669,7 @@ pub fn lattice(n: usize, v_left: f64, g0: Option<Vec<f64>>) -> Result<Value, Gen
 /// `meta` of the lattice-n netlist.
 fn lattice_meta(n: usize, v_left: f64) -> Value {
     let out = (n / 2) * n + n / 2;
-    json!({"generator": format!("physlearn generate lattice --n {n} --v-left {v_left}"), "workload": "lattice-n (../shared/bench/README.md)",
+    json!({"generator": format!("physlearn generate lattice --n {n} --v-left {v_left}"), "workload": "lattice-n (bench/reference/README.md)",
            "n": n, "n_edges": 2 * n * (n - 1), "output_node": format!("n{out}"),
            "note": "paper-literal leaky series element with the polar signal: a performance workload, not a learning task"})
 }

@@ -16,6 +16,8 @@ use serde_json::Value;
 use std::path::Path;
 
 /// The physics of a model, one variant per family.
+// One model per run: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum System {
     /// Flow or elastic2d network.

@@ -1,10 +1,10 @@
 //! Boundary drives: the sawtooth in the nudge β(t), input switches between examples, and holds.
 //! A protocol is cut into [`Segment`]s at every corner, so that no integration step crosses a
-//! kink of the drive (physics.md §6).
+//! kink of the drive (docs/physics.md §6).
 
 use serde::Serialize;
 
-/// Which ramp of the sawtooth is fast (physics.md §1.4 sign table).
+/// Which ramp of the sawtooth is fast (docs/physics.md §1.4 sign table).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
@@ -58,7 +58,7 @@ pub enum SwitchMode {
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum BetaSchedule {
     Constant,
-    /// `β_max,n = min(β0 (C0/C_n)^{1/2}, cap)` (physics.md §6).
+    /// `β_max,n = min(β0 (C0/C_n)^{1/2}, cap)` (docs/physics.md §6).
     ErrorAnnealed {
         cap: f64,
     },

@@ -115,7 +115,7 @@ pub fn prepare(nl: &Netlist) -> Result<Prepared, PhysicsError> {
 }
 
 /// Stiffness ratio `S = T_cycle/τ_min` above which `"method": "auto"` picks the implicit
-/// method (physics.md §5: Dopri5 costs ~2S RHS evaluations per cycle).
+/// method (docs/physics.md §5: Dopri5 costs ~2S RHS evaluations per cycle).
 pub const AUTO_STIFFNESS_RATIO: f64 = 1e4;
 
 /// The method `"auto"` resolves to for a load-time stiffness ratio.

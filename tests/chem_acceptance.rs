@@ -1,4 +1,4 @@
-//! Acceptance of issue #7 (task M1 of molecular.md §7): one-cycle agreement with the ideal rule,
+//! Acceptance of issue #7 (task M1 of docs/molecular.md §7): one-cycle agreement with the ideal rule,
 //! the sign/adaptation/loop-gain regressions, full vs reduced model, and (ignored: long) the
 //! training runs. Run the ignored ones with
 //! `cargo test --release --test chem_acceptance -- --ignored --nocapture`.
@@ -99,7 +99,7 @@ fn one_cycle_at_the_defaults_follows_the_ideal_rule() {
     assert!(c.cos_cl >= 0.98, "cos vs CL {}", c.cos_cl);
     assert!(c.cos_grad_i >= 0.98, "cos vs −∇C_I {}", c.cos_grad_i);
     assert_eq!(c.wrong_sign_fraction, 0.0);
-    // Soft-threshold shrinkage, loop gain and ramp shape: slope ≈ 0.65 (molecular.md §8).
+    // Soft-threshold shrinkage, loop gain and ramp shape: slope ≈ 0.65 (docs/molecular.md §8).
     assert!(c.slope > 0.4 && c.slope < 0.9, "slope {}", c.slope);
     // The runner already stops above DRIFT_LIMIT = 1e-8; the BDF keeps the laws to round-off
     // (measured 4.8e-15).
@@ -161,7 +161,7 @@ fn hebbian_writer_with_fast_rise_is_rejected_by_the_sign_oracle() {
     assert!(errors(&check(&model_of(&v)), "sign").is_empty());
 }
 
-/// The oracle is right: forced to run, Hebbian + fast_rise ascends (molecular.md §3.4:
+/// The oracle is right: forced to run, Hebbian + fast_rise ascends (docs/molecular.md §3.4:
 /// measured cos −0.995).
 #[test]
 fn hebbian_fast_rise_ascends_when_forced() {
@@ -266,7 +266,7 @@ fn training_with_beta_annealing_reduces_the_cost_500x() {
 fn training_two_examples_with_gated_switches_reduces_the_cost_15x() {
     let (c0, c1, ccl) = train(&golden("m1_molecular_two_examples"), 160);
     assert!(c0 / c1 >= 15.0, "×{}", c0 / c1);
-    // Within 2× of ideal CL at 0.6ρ (molecular.md §7): final cost at most twice CL's.
+    // Within 2× of ideal CL at 0.6ρ (docs/molecular.md §7): final cost at most twice CL's.
     eprintln!("ideal CL reduction ×{:.1}", c0 / ccl);
     assert!(c1 <= 2.0 * ccl, "TCL {c1:e} vs ideal CL {ccl:e}");
 }
@@ -307,7 +307,7 @@ fn sparse_and_dense_newton_solves_agree() {
     assert!(diff < 1e-6 * scale, "{diff:e} vs {scale:e}");
 }
 
-/// The flags correspond to real failures (molecular.md §4.4, §6 and §8): forced to run, the
+/// The flags correspond to real failures (docs/molecular.md §4.4, §6 and §8): forced to run, the
 /// integrator loss ε = 1e-3 reverses the update while 1e-4 is harmless, and the anti-Hebbian
 /// writer at G ≈ 0.78 overshoots (slope ≫ 1) where the Hebbian fast-fall writer stays stable.
 #[test]

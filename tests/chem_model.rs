@@ -51,7 +51,7 @@ fn m1_expands_to_216_species_481_reactions_balanced_with_two_laws_per_pair() {
 #[test]
 fn auto_design_matches_the_prototype_numbers() {
     let d = m1().design;
-    // molecular.md §1.2 / §5.2 (prototype): k_act 43.7, k_c 0.80, k_p 12.5, μ 0.025,
+    // docs/molecular.md §1.2 / §5.2 (prototype): k_act 43.7, k_c 0.80, k_p 12.5, μ 0.025,
     // η_EZ 174, η_U 5e5, k_v 1e4, k_onR 8.8e6, k_w 0.049, η_M 325, ρ 107.4. The static
     // solver here differs slightly from the prototype's, so allow 3 %.
     let near = |x: f64, y: f64, what: &str| {
@@ -288,7 +288,7 @@ fn integrator_loss_breaks_adaptation() {
     let m = model_of(&v);
     let mut r = Runner::new(&m);
     r.hold(0, 0.0, 0.0, 200.0, "settle").unwrap();
-    // With a loss ε the set point shifts: δDs/x0 ≈ ε E_0/μ (molecular.md §4.4).
+    // With a loss ε the set point shifts: δDs/x0 ≈ ε E_0/μ (docs/molecular.md §4.4).
     let d = &m.design;
     let shift: f64 = m
         .pairs

@@ -353,3 +353,66 @@ fn train_resume_is_bit_for_bit() {
         .unwrap();
     assert_eq!(st.status.code(), Some(2));
 }
+
+/// Regression: `compare`/`train` on a valid `hold`-protocol netlist is bad input (exit 2 with a
+/// message), not a numerical failure (it used to exit 3).
+#[test]
+fn hold_protocol_compare_and_train_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nl = Path::new(env!("CARGO_MANIFEST_DIR")).join("netlists/series_edge.json");
+    for args in [
+        vec!["compare".to_string()],
+        vec![
+            "train".to_string(),
+            "--out".to_string(),
+            tmp.path().join("o").display().to_string(),
+        ],
+    ] {
+        let out = bin()
+            .args(&args[..1])
+            .arg(&nl)
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("sawtooth protocol"), "{err}");
+    }
+}
+
+/// Both families write the common `train.csv` prefix.
+#[test]
+fn train_csv_has_the_common_prefix_in_both_families() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let prefix = "cycle,example,beta,cost_phys,cost_cl,cost_gd,cos_cl,cos_grad,slope,offset,wrong_sign_fraction,window_fraction,max_contrast_over_lower_edge,loop_gain,rhs_evals,accepted_steps,rejected_steps,wall_seconds";
+    for name in ["t1_flow_allostery", "m1_molecular"] {
+        let out = tmp.path().join(name);
+        let st = bin()
+            .arg("train")
+            .arg(root.join(format!("netlists/{name}.json")))
+            .args(["--cycles", "2", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let csv = std::fs::read_to_string(out.join("train.csv")).unwrap();
+        assert!(
+            csv.starts_with(prefix),
+            "{name}: {}",
+            csv.lines().next().unwrap()
+        );
+        assert_eq!(csv.lines().count(), 3);
+        let ck = out.join("checkpoint.json");
+        assert!(
+            !ck.exists()
+                || std::fs::read_to_string(&ck)
+                    .unwrap()
+                    .contains("physlearn-checkpoint/2")
+        );
+    }
+}

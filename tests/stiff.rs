@@ -1,6 +1,6 @@
 //! The implicit (BDF/NDF) integrator through the full engine: an analytic stiff RC problem,
 //! cross-checks against Dopri5 on non-stiff and stiff netlists (Δw within 1 %), the evaluation
-//! savings on the stiff cases of physics.md §5, and the `"auto"` method choice.
+//! savings on the stiff cases of docs/physics.md §5, and the `"auto"` method choice.
 
 use physlearn::learning::one_cycle;
 use physlearn::netlist;

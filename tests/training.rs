@@ -344,7 +344,7 @@ fn t2_training_reduces_cost_10x() {
     }
 }
 
-/// T4 two-class classification (physics.md §7.4; reset switches, τ_s/τ_f = 100): within 20
+/// T4 two-class classification (docs/physics.md §7.4; reset switches, τ_s/τ_f = 100): within 20
 /// epochs ideal CL reaches ≥ 95 % and physical TCL ≥ 90 % test accuracy. About 40 s in release.
 #[test]
 fn t4_classifier_reaches_95_percent_cl_and_90_percent_physical() {

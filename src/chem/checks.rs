@@ -1,4 +1,4 @@
-//! Loader checks of molecular.md §11, every fault naming its species, reaction or pair.
+//! Loader checks of docs/molecular.md §11, every fault naming its species, reaction or pair.
 
 use super::tcl::{expand, suffixes};
 use super::{ChemError, ChemModel, ModelKind};

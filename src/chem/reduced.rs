@@ -1,4 +1,4 @@
-//! Quasi-steady-state (QSS) reduced model (molecular.md §10), integrated with explicit
+//! Quasi-steady-state (QSS) reduced model (docs/molecular.md §10), integrated with explicit
 //! Dopri5: the cross-test "quasi-static binding vs full dynamics".
 //!
 //! Slow states per pair: the active dimer `Ds_e`, the integrator difference `I_e = E_e − Z_e`,

@@ -1,6 +1,6 @@
 //! Segment-by-segment integration of the full network (implicit BDF with the analytic
 //! Jacobian and per-species absolute tolerances), the valve sawtooth, gated input switches,
-//! β annealing, per-cycle metrics (molecular.md §7) and training.
+//! β annealing, per-cycle metrics (docs/molecular.md §7) and training.
 //!
 //! Every drive multiplier is linear in the segment-local time `τ ∈ [0, T]`:
 //! `m_g(τ) = m_g⁰ + (m_g¹ − m_g⁰) τ/T`, so no step crosses a corner and clocks never leak
@@ -15,7 +15,7 @@ use nalgebra::{DMatrix, DVector};
 use serde::Serialize;
 use std::cell::RefCell;
 
-/// Largest relative drift of a conservation law before a run stops (molecular.md §11.3).
+/// Largest relative drift of a conservation law before a run stops (docs/molecular.md §11.3).
 pub const DRIFT_LIMIT: f64 = 1e-8;
 
 /// One protocol segment: duration and the multipliers at its start and end.

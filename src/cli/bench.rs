@@ -33,7 +33,7 @@ pub enum BenchWhat {
         #[arg(long)]
         json: Option<PathBuf>,
     },
-    /// The lattice-n workload of ../shared/bench (side-by-side with scipy_ref.py).
+    /// The lattice-n workload of bench/reference (side-by-side with scipy_ref.py).
     Lattice {
         /// Grid size n.
         #[arg(long)]

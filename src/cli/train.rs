@@ -198,7 +198,7 @@ fn drive<S: LearningSystem>(
         let next = session.checkpoint().next_cycle;
         pb.set_position(next as u64);
         pb.set_message(msg);
-        let due = a.checkpoint_every.is_some_and(|k| next % k == 0);
+        let due = a.checkpoint_every.is_some_and(|k| next.is_multiple_of(k));
         if due || a.stop_after == Some(this_run) {
             let text = serde_json::to_string(session.checkpoint()).map_err(Failure::other)?;
             write_atomic(&dir.join("checkpoint.json"), text.as_bytes())?;

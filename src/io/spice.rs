@@ -1,7 +1,7 @@
 //! SPICE export: an ngspice deck of the same circuit as a prepared `flow` netlist, so that a
 //! general-purpose circuit simulator can integrate the identical problem (issue 6, item 5).
 //!
-//! The translation keeps the network's equations (physics.md §1–§2) and writes each state as a
+//! The translation keeps the network's equations (docs/physics.md §1–§2) and writes each state as a
 //! node voltage:
 //!
 //! ```text
@@ -11,7 +11,7 @@
 //! memristor / learnable path    B-source I = max(V(w<e>), w_min) · v_e   (the clamp of the assembly)
 //! arm (loading)                 n<i> −[c]− m<e> −[C ∥ g_L]− n<j>,  z_e = V(m<e>, n<j>), u_e = V(n<i>, m<e>)
 //! arm (probe, loading = false)  node z<e>: capacitor C to ground, I = c (y_e − z_e) − g_L z_e
-//! chemistry                     nodes x<e>, r<e>: 1 F capacitors, I = ẋ and ṙ of physics.md §4
+//! chemistry                     nodes x<e>, r<e>: 1 F capacitors, I = ẋ and ṙ of docs/physics.md §4
 //! nudge β(t)                    node beta: a PWL voltage source through the sawtooth corners of
 //!                               every cycle (linear_eta: a PWL η and V(beta) = g η/(1 − η));
 //!                               output k: B-source I = V(beta) · (o_k − T_k) to the reservoir t<k>

@@ -1,5 +1,5 @@
 //! The one definition of every number that compares a physical update with its references
-//! (docs/physics.md §7.3). Both families, `compare`, `train`, the Rust API and the Python
+//! (docs/physics.md §7.5). Both families, `compare`, `train`, the Rust API and the Python
 //! package use [`Comparison::new`]; nothing else computes these numbers.
 
 use super::rule::Window;

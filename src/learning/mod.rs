@@ -7,7 +7,7 @@
 //!   reference learners, β annealing, epochs, checkpoint and resume;
 //! * [`policy`]: which load-time findings refuse a run.
 //!
-//! Formulas: docs/physics.md §7.3.
+//! Formulas: docs/physics.md §7.5.
 
 pub mod metrics;
 pub mod policy;

@@ -15,7 +15,7 @@ use crate::protocol::Direction;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 
-/// The bundled M1 template (molecular.md §7, `molecular_M1_template.json`).
+/// The bundled M1 template (docs/molecular.md §7, `molecular_M1_template.json`).
 pub const M1_TEMPLATE: &str = include_str!("../../netlists/templates/m1_molecular_template.json");
 
 /// Names accepted by [`generate`].

@@ -1,4 +1,4 @@
-//! Load-time resolution of the "auto" settings and the diagnostics of physics.md §9: sign of
+//! Load-time resolution of the "auto" settings and the diagnostics of docs/physics.md §9: sign of
 //! polarity × direction, loop gain, leak gating, τ_fast ≥ 5 τ_k, threshold window, required
 //! switch time, chemistry damping and positivity, stiffness estimate, flagged elements.
 
@@ -229,7 +229,7 @@ fn contrasts(
 }
 
 /// The gradient-descent sign each channel needs: `π · direction = κ`, κ = −1 for weights and
-/// +1 for rest lengths (physics.md §1.4 sign table).
+/// +1 for rest lengths (docs/physics.md §1.4 sign table).
 pub fn required_sign(target: LearnTarget) -> f64 {
     match target {
         LearnTarget::Weight => -1.0,
@@ -259,7 +259,7 @@ pub fn diagnose(net: &Network, saw: Option<&Sawtooth>) -> LoadReport {
         })
         .map(|e| e.name.clone())
         .collect();
-    rep.push_elements(Level::Warning, "parity", &odd, "a polar (odd) signal drives a conductance/stiffness; the update has the wrong parity and is not a descent direction (physics.md §0.3)");
+    rep.push_elements(Level::Warning, "parity", &odd, "a polar (odd) signal drives a conductance/stiffness; the update has the wrong parity and is not a descent direction (docs/physics.md §0.3)");
     for el in &net.elements {
         if let Some(ch) = &el.chem {
             let (a, b) = (
@@ -370,7 +370,7 @@ pub fn diagnose(net: &Network, saw: Option<&Sawtooth>) -> LoadReport {
                 Level::Warning,
                 "leak_gating",
                 format!(
-                    "element '{}': kernel area I = {:.3e} with I·s_max = {:.3e} ≥ θ/2 = {:.3e}: the leak offset integrates over the whole cycle and destroys learning (physics.md §0.5)",
+                    "element '{}': kernel area I = {:.3e} with I·s_max = {:.3e} ≥ θ/2 = {:.3e}: the leak offset integrates over the whole cycle and destroys learning (docs/physics.md §0.5)",
                     el.name,
                     area,
                     area * smax,
@@ -435,7 +435,7 @@ pub fn diagnose(net: &Network, saw: Option<&Sawtooth>) -> LoadReport {
                 Level::Error,
                 "loop_gain",
                 format!(
-                    "anti-Hebbian elements with loop gain G_max = {g_max:.3} > 0.3: the self-interaction (I − ρτJ)⁻¹ becomes indefinite near G = 1 and learning runs away (physics.md §1.5); lower rho or use polarity +1 with fast_fall"
+                    "anti-Hebbian elements with loop gain G_max = {g_max:.3} > 0.3: the self-interaction (I − ρτJ)⁻¹ becomes indefinite near G = 1 and learning runs away (docs/physics.md §1.5); lower rho or use polarity +1 with fast_fall"
                 ),
             );
         }

@@ -47,7 +47,7 @@ pub struct SolverSettings {
     pub method: Method,
     pub rtol: f64,
     pub atol: f64,
-    /// Initial step (≤ 0.1 τ_k recommended; physics.md §10.1).
+    /// Initial step (≤ 0.1 τ_k recommended; docs/physics.md §10.1).
     pub h_init: f64,
     pub h_max: f64,
     /// Step of the fixed-step RK4.

@@ -1,4 +1,4 @@
-//! Quasi-static network equilibrium `A x_f = b` (physics.md §1.2).
+//! Quasi-static network equilibrium `A x_f = b` (docs/physics.md §1.2).
 //!
 //! ```text
 //! A = Σ_e k_e q_fe q_feᵀ + β Σ_k q_fk q_fkᵀ

@@ -2,7 +2,7 @@
 //! static references. Independent of files, the CLI and plots.
 //!
 //! The network is quasi-static and linear in its DOFs `x` (node potentials or displacements):
-//! at every instant `A(w, β) x_f = b` (physics.md §1.2), and the element-local states (arm
+//! at every instant `A(w, β) x_f = b` (docs/physics.md §1.2), and the element-local states (arm
 //! capacitor voltages / dashpot extensions `z`, chemical levels `x, r`) and the learnable
 //! parameters (`w`, `l`) obey ODEs driven by the edge drops `y = Q x`.
 

@@ -2,7 +2,7 @@
 //! Dirichlet boundary. Built by the netlist layer; consumed by the solvers. Nothing here reads
 //! files.
 //!
-//! Notation (physics.md §1): DOFs `x = (x_f, x_d)` (node potentials for `flow`, node
+//! Notation (docs/physics.md §1): DOFs `x = (x_f, x_d)` (node potentials for `flow`, node
 //! displacements for `elastic2d`), edge drops `y_e = q_e·x` (potential difference / bond
 //! extension), outputs `o_k = q_k·x`. Every element carries a *direct* learnable path of
 //! conductance/stiffness `a_e` with rest offset `l_e` and optionally a feedback *arm*
@@ -97,7 +97,7 @@ impl Stencil {
     }
 }
 
-/// Series/shunt arrangement of the nanofluidic capacitor–memristor element (physics.md §2).
+/// Series/shunt arrangement of the nanofluidic capacitor–memristor element (docs/physics.md §2).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Topology {
@@ -109,7 +109,7 @@ pub enum Topology {
     SeriesLeaky,
 }
 
-/// The local signal sensed by an arm element's transducer (physics.md §2.3, §3.2).
+/// The local signal sensed by an arm element's transducer (docs/physics.md §2.3, §3.2).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ArmSignal {
@@ -123,7 +123,7 @@ pub enum ArmSignal {
     Tension,
 }
 
-/// Signal driving the integral-feedback chemistry (physics.md §4).
+/// Signal driving the integral-feedback chemistry (docs/physics.md §4).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChemSignal {
@@ -226,7 +226,7 @@ impl Bounds {
 #[serde(rename_all = "snake_case")]
 pub enum ThetaSpec {
     Value(f64),
-    /// `θ = c τ_k A_max / τ_slow` from one static free/clamped pair (physics.md §1.6, §9).
+    /// `θ = c τ_k A_max / τ_slow` from one static free/clamped pair (docs/physics.md §1.6, §9).
     Auto,
 }
 
@@ -318,7 +318,7 @@ impl ElementKind {
         }
     }
 
-    /// Elements with no static (DC) function: `series` and `maxwell` (physics.md §2.1, §3.1).
+    /// Elements with no static (DC) function: `series` and `maxwell` (docs/physics.md §2.1, §3.1).
     pub fn no_dc_path(self) -> bool {
         matches!(
             self,

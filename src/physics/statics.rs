@@ -1,4 +1,4 @@
-//! Static (long-time) solves and the ideal references computed from them (physics.md §1.3):
+//! Static (long-time) solves and the ideal references computed from them (docs/physics.md §1.3):
 //! free/clamped states, the cost, the ideal contrastive (coupled-learning / EP) update, the exact
 //! gradient by one adjoint solve, the loop gain, and the initial filter states.
 
@@ -53,7 +53,7 @@ pub fn mean_cost(net: &Network, eq: &mut Equilibrium, p: &Params) -> Result<f64,
     Ok(c / net.examples.len().max(1) as f64)
 }
 
-/// Filter states at the free DC equilibrium (physics.md §10.8): arms `z = c y/(c + g_L)`,
+/// Filter states at the free DC equilibrium (docs/physics.md §10.8): arms `z = c y/(c + g_L)`,
 /// chemistry `r = (s/s_ref)/(1 + ε)`, `x = ε r`.
 pub fn initial_states(net: &Network, p: &Params, free: &StaticState) -> States {
     let n = net.n_elements();
