@@ -14,7 +14,33 @@ pub enum Direction {
     FastFall,
 }
 
+/// Kernel times held at β = 0 after a `fast_fall` cycle when one cycle is measured alone.
+pub const TAIL_KERNEL_TIMES: f64 = 10.0;
+
 impl Direction {
+    /// Relaxation appended to a cycle measured alone (`compare`): a `fast_fall` cycle ends on
+    /// its fast leg, so the kernel's response tail, which in a periodic run falls into the next
+    /// cycle, is counted by holding β = 0 for [`TAIL_KERNEL_TIMES`] kernel times; 0 for
+    /// `fast_rise`.
+    pub fn tail(self, kernel_time: f64) -> f64 {
+        match self {
+            Direction::FastFall => TAIL_KERNEL_TIMES * kernel_time,
+            Direction::FastRise => 0.0,
+        }
+    }
+
+    /// The sawtooth's nudge as a fraction of its peak, `β(t)/β_max ∈ [0, 1]`, at time `t` of a
+    /// periodic cycle (first leg rising, second falling; linear in time on each leg).
+    pub fn fraction(self, tau_fast: f64, tau_slow: f64, t: f64) -> f64 {
+        let [(_, d0), (_, d1)] = self.legs(tau_fast, tau_slow);
+        let t = t.rem_euclid(d0 + d1);
+        if t <= d0 {
+            t / d0
+        } else {
+            1.0 - (t - d0) / d1
+        }
+    }
+
     /// The two legs of one sawtooth cycle, free → clamped then clamped → free, as
     /// (kind, duration): the one definition of the sawtooth's shape, used by every family.
     pub fn legs(self, tau_fast: f64, tau_slow: f64) -> [(SegmentKind, f64); 2] {

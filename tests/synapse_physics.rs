@@ -6,7 +6,7 @@ use physlearn::synapse::analysis::{fit_three_segments, pwlf_metrics, threshold_m
 use physlearn::synapse::figures::{self, FigureId, FigureOptions};
 use physlearn::synapse::kernel::{EcoliCoefficients, IntegralFeedback, KernelSpec, SampledKernel};
 use physlearn::synapse::protocol::{
-    adaptive_threshold, amplitude_grid, g_theta, Sawtooth, SawtoothResponse, Threshold,
+    adaptive_threshold, amplitude_grid, Sawtooth, SawtoothResponse, Threshold,
 };
 use physlearn::synapse::sweep::{run_sweep, task_rng, Shard, Table};
 use physlearn::synapse::SynapseError;
@@ -200,8 +200,8 @@ fn fast_delta_w_equals_direct_sum() {
             "s0 {s0} A {a} theta {theta}: {fast} vs {direct}"
         );
     }
-    assert_eq!(g_theta(0.5, 0.5), 0.5);
-    assert_eq!(g_theta(-0.49, 0.5), 0.0);
+    assert_eq!(physlearn::learning::rule::hard_threshold(0.5, 0.5), 0.5);
+    assert_eq!(physlearn::learning::rule::hard_threshold(-0.49, 0.5), 0.0);
 }
 
 #[test]

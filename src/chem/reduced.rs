@@ -17,7 +17,6 @@
 use super::sim::DriveLevels;
 use super::tcl::{Design, Example};
 use super::{ChemError, ChemModel};
-use crate::protocol::Direction;
 use nalgebra::DVector;
 use ode_solvers::dop_shared::OutputType;
 use ode_solvers::{Dopri5, System};
@@ -249,16 +248,13 @@ impl<'a> ReducedRunner<'a> {
         let g = p.write_gate;
         let free = self.levels(ex, 0.0, g);
         let clamped = self.levels(ex, beta_peak, g);
-        let (t1, t2) = match p.direction {
-            Direction::FastFall => (p.tau_slow, p.tau_fast),
-            Direction::FastRise => (p.tau_fast, p.tau_slow),
-        };
+        let [(_, t1), (_, t2)] = p.direction.legs(p.tau_fast, p.tau_slow);
         self.segment("ramp_up", t1, &free, &clamped)?;
         self.segment("ramp_down", t2, &clamped, &free)
     }
 }
 
-/// The reduced counterpart of [`super::sim::one_cycle`]: settle, one cycle of example 0, the
+/// The reduced counterpart of the full model's one-cycle comparison: settle, one cycle of example 0, the
 /// fast-fall tail; returns Δℓ.
 pub fn one_cycle(model: &ChemModel) -> Result<ReducedCycle, ChemError> {
     let start = std::time::Instant::now();
@@ -268,8 +264,9 @@ pub fn one_cycle(model: &ChemModel) -> Result<ReducedCycle, ChemError> {
     let ell_start = r.ell();
     let n0 = r.rhs_evals;
     r.cycle(0, d.beta_max)?;
-    if model.protocol.direction == Direction::FastFall {
-        r.hold(0, 0.0, model.protocol.write_gate, 10.0 * d.a / d.b)?;
+    let tail = model.protocol.direction.tail(d.a / d.b);
+    if tail > 0.0 {
+        r.hold(0, 0.0, model.protocol.write_gate, tail)?;
     }
     let dell = r.ell().iter().zip(&ell_start).map(|(a, b)| a - b).collect();
     Ok(ReducedCycle {

@@ -16,6 +16,7 @@
 //! Each synapse then costs `N·n` multiply-adds.
 
 use super::EpError;
+use crate::learning::rule::hard_threshold;
 
 /// The kernel of eq. (31), `K(t) = ⅓ sin(2π t/τ_K)` on `0 ≤ t < τ_K`, sampled at `t_k = kΔt`.
 /// With `τ_K/Δt` an integer the discrete area `Δt Σ K_k` is zero (to rounding) and the discrete
@@ -277,9 +278,7 @@ impl TclFilter {
                 for k in 0..n {
                     u += row[k] * ds[k];
                 }
-                if u.abs() >= theta {
-                    acc += u;
-                }
+                acc += hard_threshold(u, theta);
             }
             Ok(acc * self.dt)
         } else {
@@ -290,9 +289,7 @@ impl TclFilter {
             let mut acc = 0.0;
             for row in self.map.chunks_exact(n) {
                 let u: f64 = row.iter().zip(&ds).map(|(a, b)| a * b).sum();
-                if u.abs() >= theta {
-                    acc += u;
-                }
+                acc += hard_threshold(u, theta);
             }
             Ok(acc * self.dt)
         }
@@ -420,22 +417,12 @@ impl TclFilter {
                 }
             }
             for i in 0..BLOCK {
-                acc[i] += if u[i].abs() >= theta { u[i] } else { 0.0 };
+                acc[i] += hard_threshold(u[i], theta);
             }
         }
         for (o, a) in out.iter_mut().zip(acc.iter()) {
             *o = a * self.dt;
         }
-    }
-}
-
-/// The threshold `g_θ(x)` of eq. (6): `x` if `|x| ≥ θ`, else 0.
-#[inline]
-pub fn threshold(x: f64, theta: f64) -> f64 {
-    if x.abs() >= theta {
-        x
-    } else {
-        0.0
     }
 }
 

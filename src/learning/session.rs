@@ -6,7 +6,6 @@ use super::metrics::{cosine, lsq, Comparison, References};
 use super::system::{CycleOut, Engine, Family, LearningSystem, SolveStats};
 use super::{policy, SimError};
 use crate::io::nan::f64_or_nan;
-use crate::protocol::Direction;
 use serde::{Deserialize, Serialize};
 
 /// The state of a model's engine, and its per-cycle extras.
@@ -233,10 +232,7 @@ pub fn one_cycle<S: LearningSystem>(
     let loop_gain = eng.loop_gain(&theta0, 0)?;
     let start = std::time::Instant::now();
     let CycleOut { mut stats, extras } = eng.run_cycle(0, meta.beta_max)?;
-    let tail = match meta.direction {
-        Direction::FastFall => 10.0 * meta.kernel_time,
-        Direction::FastRise => 0.0,
-    };
+    let tail = meta.direction.tail(meta.kernel_time);
     let mut extras = extras;
     if tail > 0.0 {
         let t = eng.relax(tail)?;

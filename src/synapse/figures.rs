@@ -17,7 +17,7 @@
 use super::analysis::{pwlf_metrics, threshold_metrics};
 use super::kernel::{KernelSpec, SampledKernel};
 use super::ladder::{self, LadderKernel, LadderParams};
-use super::protocol::{adaptive_threshold, amplitude_grid, g_theta, Sawtooth, SawtoothResponse};
+use super::protocol::{adaptive_threshold, amplitude_grid, Sawtooth, SawtoothResponse};
 use super::sweep::{run_sweep, Shard, Table};
 use super::{positive, Result, SynapseError};
 use crate::io::output::{Manifest, StagedDir};
@@ -296,7 +296,10 @@ fn fig2(opts: &FigureOptions) -> Result<FigureOutput> {
     let t: Vec<f64> = resp.times();
     let s: Vec<f64> = t.iter().map(|&ti| saw.signal(ti, s0, amp)).collect();
     let u = resp.filtered(s0, amp);
-    let g: Vec<f64> = u.iter().map(|&x| g_theta(x, theta)).collect();
+    let g: Vec<f64> = u
+        .iter()
+        .map(|&x| crate::learning::rule::hard_threshold(x, theta))
+        .collect();
     let tu: Vec<f64> = t.iter().map(|ti| ti + 0.5 * resp.dt()).collect();
     let mut stab = Table::new(&["task", "t", "s", "u", "g"]);
     for i in 0..t.len() {

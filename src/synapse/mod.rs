@@ -39,7 +39,7 @@ pub use analysis::{
 };
 pub use kernel::{KernelSpec, SampledKernel};
 pub use ladder::{LadderKernel, LadderParams};
-pub use protocol::{adaptive_threshold, g_theta, Sawtooth, SawtoothResponse, Threshold};
+pub use protocol::{adaptive_threshold, Sawtooth, SawtoothResponse, Threshold};
 pub use sweep::{Shard, Table};
 
 /// Errors of the synapse lab. Every variant names the offending value.

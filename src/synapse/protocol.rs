@@ -15,6 +15,7 @@
 
 use super::kernel::{neumaier_sum, SampledKernel};
 use super::{finite, positive, Result, SynapseError};
+use crate::learning::rule::hard_threshold;
 use rustfft::num_complex::Complex;
 use rustfft::FftPlanner;
 use serde::Serialize;
@@ -49,26 +50,12 @@ impl Sawtooth {
     /// Unit sawtooth `z(t) ∈ [−½, ½]`: `−½ + t/τ_f` on the rise, `½ − (t−τ_f)/τ_s` on the
     /// relaxation (periodic, zero mean).
     pub fn shape(&self, t: f64) -> f64 {
-        let t = t.rem_euclid(self.period());
-        if t <= self.tau_f {
-            -0.5 + t / self.tau_f
-        } else {
-            0.5 - (t - self.tau_f) / self.tau_s
-        }
+        -0.5 + crate::protocol::Direction::FastRise.fraction(self.tau_f, self.tau_s, t)
     }
 
     /// The signal of eq. 5: `s(t) = s_0 + A z(t)`, i.e. `s_F = s_0 − A/2`, `s_C = s_0 + A/2`.
     pub fn signal(&self, t: f64, s0: f64, amplitude: f64) -> f64 {
         s0 + amplitude * self.shape(t)
-    }
-}
-
-/// Threshold nonlinearity of eq. 6: `g_θ(x) = x` if `|x| ≥ θ`, else 0.
-pub fn g_theta(x: f64, theta: f64) -> f64 {
-    if x.abs() >= theta {
-        x
-    } else {
-        0.0
     }
 }
 
@@ -225,7 +212,12 @@ impl SawtoothResponse {
     /// `Δw = Δt Σ_n g_θ(u_n)` by direct summation (O(N); reference for tests).
     pub fn delta_w_direct(&self, s0: f64, amplitude: f64, theta: f64) -> f64 {
         let c = s0 * self.area;
-        self.dt * neumaier_sum(self.v.iter().map(|v| g_theta(c + amplitude * v, theta)))
+        self.dt
+            * neumaier_sum(
+                self.v
+                    .iter()
+                    .map(|v| hard_threshold(c + amplitude * v, theta)),
+            )
     }
 
     /// Count and sum of sorted values `≥ x`.
@@ -255,7 +247,7 @@ impl SawtoothResponse {
         let c = s0 * self.area;
         let n_total = self.v.len();
         if amplitude == 0.0 {
-            return Ok(self.dt * n_total as f64 * g_theta(c, theta));
+            return Ok(self.dt * n_total as f64 * hard_threshold(c, theta));
         }
         // Sets where c + A v ≥ θ and where c + A v ≤ −θ.
         let (hi, lo) = if amplitude > 0.0 {
