@@ -67,6 +67,7 @@ pub mod physics;
 pub mod protocol;
 pub mod sim;
 pub mod synapse;
+pub mod timeseries;
 
 pub use error::{Error, ExitClass};
 pub use learning::{Family, LearningSystem, Session, SessionOptions};

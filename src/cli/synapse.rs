@@ -4,10 +4,12 @@ use super::{progress_bar, Failure};
 use clap::{Args, ValueEnum};
 use physlearn::io::output::{Manifest, StagedDir};
 use physlearn::io::plot::{xy_plot, Figure, Mark, Series};
+use physlearn::synapse::api::{
+    delta_w_curve, ladder_summary, CurveSpec, KernelChoice, KernelFamily,
+};
 use physlearn::synapse::figures::{self, FigureId, FigureOptions};
 use physlearn::synapse::kernel::KernelSpec;
-use physlearn::synapse::ladder::{LadderKernel, LadderParams};
-use physlearn::synapse::protocol::{Sawtooth, SawtoothResponse, Threshold};
+use physlearn::synapse::protocol::Threshold;
 use physlearn::synapse::{Shard, SynapseError, Table};
 use serde_json::json;
 use std::path::PathBuf;
@@ -118,81 +120,45 @@ pub struct SynapseArgs {
 }
 
 fn kernel_spec(a: &SynapseArgs) -> Result<KernelSpec, Failure> {
-    Ok(match a.kernel {
-        KernelKind::Ecoli => KernelSpec::Ecoli {
-            tau_k: a.tau_k,
-            area: a.area.unwrap_or(0.0),
-        },
-        KernelKind::Exp => KernelSpec::Exponential {
-            tau_k: a.tau_k,
-            area: a.area.unwrap_or(1.0),
-        },
-        KernelKind::Ifb => KernelSpec::IntegralFeedback {
-            tau_u: a.tau_u.unwrap_or(a.tau_k / 10.0),
-            tau_x: a.tau_k,
-            area: a.area.unwrap_or(0.0),
-        },
-        KernelKind::Ladder => {
-            if let Some(area) = a.area {
-                return Err(Failure::bad_input(anyhow::anyhow!(
-                    "--area {area} cannot be used with --kernel ladder: the ladder's area follows from --gamma, --F and --step"
-                )));
-            }
-            let mut p = LadderParams::new(a.gamma);
-            p.f = a.f;
-            p.s_step = a.step;
-            p.dt = a.dt * p.compression;
-            KernelSpec::Ladder(p)
-        }
-    })
+    let family = match a.kernel {
+        KernelKind::Ecoli => KernelFamily::Ecoli,
+        KernelKind::Exp => KernelFamily::Exp,
+        KernelKind::Ifb => KernelFamily::Ifb,
+        KernelKind::Ladder => KernelFamily::Ladder,
+    };
+    let choice = KernelChoice {
+        family,
+        area: a.area,
+        tau_k: a.tau_k,
+        tau_u: a.tau_u,
+        gamma: a.gamma,
+        f: a.f,
+        step: a.step,
+    };
+    Ok(choice.spec(a.dt)?)
 }
 
 /// Run `physlearn synapse`.
 pub fn run_synapse(a: SynapseArgs) -> Result<(), Failure> {
     let spec = kernel_spec(&a)?;
-    if let Some((i, v)) = a
-        .amplitudes
-        .iter()
-        .enumerate()
-        .find(|(_, v)| !v.is_finite())
-    {
-        return Err(Failure::bad_input(anyhow::anyhow!(
-            "amplitude #{i} is {v}; amplitudes must be finite"
-        )));
-    }
-    let saw = Sawtooth::new(a.tau_fast, a.tau_slow)?;
-    let kernel = spec.sample(a.dt)?;
-    let resp = SawtoothResponse::new(&kernel, saw)?;
-    let a_max = a.amplitudes.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
-    let area = resp.area();
-    let theta = a.theta.resolve(a_max, &saw, area, a.s0)?;
-    let dw = resp.curve(a.s0, &a.amplitudes, theta)?;
-    let m1 = kernel.first_moment();
-    let prediction: Vec<f64> = a
-        .amplitudes
-        .iter()
-        .map(|amp| amp + area * a.s0 * a.tau_fast)
-        .collect();
-    let summary = json!({
-        "amplitudes": a.amplitudes,
-        "delta_w": dw,
-        "theta": theta,
-        "kernel": spec.name(),
-        "kernel_spec": spec,
-        "area": area,
-        "first_moment": m1,
-        "tau_fast": a.tau_fast,
-        "tau_slow": a.tau_slow,
-        "s0": a.s0,
-        "dt": resp.dt(),
-        "ideal_eq10": prediction,
-    });
+    let curve = delta_w_curve(&CurveSpec {
+        kernel: spec.clone(),
+        tau_fast: a.tau_fast,
+        tau_slow: a.tau_slow,
+        s0: a.s0,
+        theta: a.theta,
+        amplitudes: a.amplitudes.clone(),
+        dt: a.dt,
+    })?;
+    let (dw, prediction, kernel) = (&curve.delta_w, &curve.ideal_eq10, &curve.sampled);
+    let (theta, area, m1) = (curve.theta, curve.area, curve.first_moment);
+    let summary = serde_json::to_value(&curve).map_err(Failure::other)?;
     if let Some(out) = &a.out {
         let stage = StagedDir::new(out)?;
         physlearn::io::output::write_columns_csv(
             &stage.path("delta_w.csv"),
             &["amplitude", "delta_w", "ideal_eq10"],
-            &[&a.amplitudes, &dw, &prediction],
+            &[&a.amplitudes, dw, prediction],
         )?;
         physlearn::io::output::write_columns_csv(
             &stage.path("kernel.csv"),
@@ -231,7 +197,7 @@ pub fn run_synapse(a: SynapseArgs) -> Result<(), Failure> {
         m.parameters = json!({"kernel": spec, "tau_fast": a.tau_fast, "tau_slow": a.tau_slow,
             "s0": a.s0, "theta": a.theta, "dt": a.dt, "amplitudes": a.amplitudes});
         m.statistics = json!({"theta": theta, "area": area, "first_moment": m1,
-            "period_cells": resp.unit_response().len()});
+            "period_cells": curve.period_cells});
         stage.write_json("manifest.json", &m)?;
         let dir = stage.commit()?;
         eprintln!("wrote {}", dir.display());
@@ -243,7 +209,7 @@ pub fn run_synapse(a: SynapseArgs) -> Result<(), Failure> {
             "kernel {} area {area:.6e} first_moment {m1:.6e} theta {theta:.6e}\namplitude,delta_w\n",
             spec.name()
         );
-        for (amp, d) in a.amplitudes.iter().zip(&dw) {
+        for (amp, d) in a.amplitudes.iter().zip(dw) {
             text.push_str(&format!("{amp},{d:.10e}\n"));
         }
         emit(&text)?;
@@ -276,41 +242,28 @@ pub struct LadderArgs {
 
 /// Run `physlearn ladder`.
 pub fn run_ladder(a: LadderArgs) -> Result<(), Failure> {
-    let mut p = LadderParams::new(a.gamma);
-    p.f = a.f;
-    p.s_step = a.step;
-    p.dt = a.dt;
-    let lk = LadderKernel::compute(&p)?;
-    let summary = json!({
-        "gamma": a.gamma, "F": a.f, "step": a.step, "ladder_dt": a.dt,
-        "area": lk.area,
-        "first_moment": lk.first_moment,
-        "dissipation": lk.dissipation.schnakenberg,
-        "dissipation_cycle": lk.dissipation.cycle,
-        "raw_first_moment": lk.raw_first_moment,
-        "steady_state": lk.steady_state,
-        "max_probability_error": lk.max_probability_error,
-        "kernel": {"dt": lk.kernel.dt(), "values": lk.kernel.values()},
-    });
+    let lk = ladder_summary(a.gamma, a.f, a.step, a.dt)?;
+    let p = lk.params.clone();
+    let summary = serde_json::to_value(&lk).map_err(Failure::other)?;
     if let Some(out) = &a.out {
         let stage = StagedDir::new(out)?;
         physlearn::io::output::write_columns_csv(
             &stage.path("kernel.csv"),
             &["t", "K"],
-            &[&lk.kernel.times(), lk.kernel.values()],
+            &[&lk.sampled.times(), lk.sampled.values()],
         )?;
         let fig = Figure::new(
             &format!(
                 "ladder kernel gamma = {}, F = {}, step = {}: I = {:.4}, sigma = {:.4}",
-                a.gamma, a.f, a.step, lk.area, lk.dissipation.schnakenberg
+                a.gamma, a.f, a.step, lk.area, lk.dissipation
             ),
             "t (compressed)",
             "K(t)",
         )
         .add(Series::line(
             "",
-            lk.kernel.times(),
-            lk.kernel.values().to_vec(),
+            lk.sampled.times(),
+            lk.sampled.values().to_vec(),
         ));
         for ext in ["png", "svg"] {
             xy_plot(
@@ -321,7 +274,7 @@ pub fn run_ladder(a: LadderArgs) -> Result<(), Failure> {
         let mut m = Manifest::new(&command_line());
         m.parameters = json!(p);
         m.statistics = json!({"area": lk.area, "first_moment": lk.first_moment,
-            "dissipation": lk.dissipation.schnakenberg, "dissipation_cycle": lk.dissipation.cycle,
+            "dissipation": lk.dissipation, "dissipation_cycle": lk.dissipation_cycle,
             "max_probability_error": lk.max_probability_error});
         stage.write_json("manifest.json", &m)?;
         let dir = stage.commit()?;
@@ -337,8 +290,8 @@ pub fn run_ladder(a: LadderArgs) -> Result<(), Failure> {
             a.step,
             lk.area,
             lk.first_moment,
-            lk.dissipation.schnakenberg,
-            lk.dissipation.cycle
+            lk.dissipation,
+            lk.dissipation_cycle
         ))?;
     }
     Ok(())

@@ -27,6 +27,7 @@
 //! * [`figures`]: the data, plots and output directories of the paper's synapse figures.
 
 pub mod analysis;
+pub mod api;
 pub mod figures;
 pub mod kernel;
 pub mod ladder;
