@@ -5,8 +5,8 @@
 use crate::chem::system::ChemSystem;
 use crate::error::Error;
 use crate::learning::session::{one_cycle, OneCycle};
-use crate::learning::system::{Family, LearningSystem, SolveStats};
-use crate::learning::{Comparison, SimError};
+use crate::learning::system::{Family, LearningSystem};
+use crate::learning::SimError;
 use crate::netlist::{self, NetlistError, RecordSpec};
 use crate::physics::diagnostics::Diagnostic;
 use crate::physics::system::NetworkSystem;
@@ -165,47 +165,23 @@ impl Model {
         with_system!(&self.system, |s| {
             let one = one_cycle(s, force)?;
             let extras = s.compare_extras(&one.delta)?;
-            Ok(Compare::from_one(one, extras)?)
+            Ok(Compare::from_one(one, extras))
         })
     }
 }
 
-/// `compare --json`: the common keys of every family, then the family's own.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Compare {
-    pub family: Family,
-    /// Ids of the learnables: the order of `delta`, `ideal` and `grad`.
-    pub learnables: Vec<String>,
-    /// Physical Δθ of one cycle (plus the kernel tail).
-    pub delta: Vec<f64>,
-    /// Δθ of the ideal contrastive rule.
-    pub ideal: Vec<f64>,
-    /// ∇C at θ0.
-    pub grad: Vec<f64>,
-    #[serde(flatten)]
-    pub cmp: Comparison,
-    pub cost: f64,
-    pub loop_gain: Option<f64>,
-    #[serde(flatten)]
-    pub stats: SolveStats,
-    pub tail: f64,
-    pub wall_seconds: f64,
-    /// Family-specific entries (chemical: `cos_grad_i`, the reduced-model cross-check, …).
-    #[serde(flatten)]
-    pub extras: serde_json::Map<String, Value>,
-}
+/// `compare --json`: the common keys of every family, then the family's own (chemical:
+/// `cos_grad_i`, the reduced-model cross-check, …) as a JSON map.
+pub type Compare = OneCycle<serde_json::Map<String, Value>>;
 
 impl Compare {
-    fn from_one<E: Serialize>(
-        one: OneCycle<E>,
-        more: serde_json::Map<String, Value>,
-    ) -> Result<Self, SimError> {
+    fn from_one<E: Serialize>(one: OneCycle<E>, more: serde_json::Map<String, Value>) -> Self {
         let mut extras = match serde_json::to_value(&one.extras) {
             Ok(Value::Object(m)) => m,
             _ => serde_json::Map::new(),
         };
         extras.extend(more);
-        Ok(Compare {
+        OneCycle {
             family: one.family,
             learnables: one.learnables,
             delta: one.delta,
@@ -218,6 +194,6 @@ impl Compare {
             tail: one.tail,
             wall_seconds: one.wall_seconds,
             extras,
-        })
+        }
     }
 }

@@ -35,9 +35,9 @@ pub struct Species {
     pub name: String,
     /// Elements (for the balance check), e.g. `{A1: 1, A2: 1}` for a dimer.
     pub composition: BTreeMap<String, f64>,
-    /// Initial concentration [c_u] (≥ 0).
+    /// Initial concentration (units c_u) (≥ 0).
     pub init: f64,
-    /// Typical level [c_u]: the absolute tolerance is `atol_rel · scale`.
+    /// Typical level (units c_u): the absolute tolerance is `atol_rel · scale`.
     pub scale: f64,
 }
 

@@ -30,7 +30,7 @@ pub struct Design {
     pub inputs: Vec<usize>,
     /// Output monomers (read out as free concentrations, nudged by the exchange valve).
     pub outputs: Vec<usize>,
-    /// Fixed totals `a_i` of the non-input monomers (0 for inputs) [c_u].
+    /// Fixed totals `a_i` of the non-input monomers (0 for inputs) (units c_u).
     pub totals: Vec<f64>,
     /// Monomer turnover γ [1/τ_k]: the "ground" of the totals.
     pub gamma: f64,
@@ -41,7 +41,7 @@ pub struct Design {
     pub k_on_l: f64,
     #[serde(rename = "k_offL")]
     pub k_off_l: f64,
-    /// Set point of the active dimer D* [c_u].
+    /// Set point of the active dimer D* (units c_u).
     pub x0: f64,
     /// Kernel: `H(p) = k_act p/(p² + a p + b)`, `a = 2γ`, `b = k_c k_p`.
     pub a: f64,
@@ -432,7 +432,7 @@ pub const TEMPLATE_PARAMS: &[(&str, f64, &str)] = &[
     ("k_off", 2000.0, "dimer dissociation [1/τ_k]"),
     ("k_onL", 200.0, "linker binding [1/(c_u τ_k)]"),
     ("k_offL", 100.0, "linker unbinding [1/τ_k]"),
-    ("x0", 0.002, "set point of D* [c_u]"),
+    ("x0", 0.002, "set point of D* (units c_u)"),
     ("b_fac", 0.4, "b = b_fac a²/4 (overdamped if ≤ 1)"),
     (
         "u_fast",
@@ -442,7 +442,7 @@ pub const TEMPLATE_PARAMS: &[(&str, f64, &str)] = &[
     ("c_theta", 1.5, "θ_V = c_θ κ A_max V0/τ_s"),
     ("kd_frac", 0.004, "K_M = kd_frac θ_V²"),
     ("dv", 20.0, "copy turnover δ_v [1/τ_k]"),
-    ("V0", 1.0, "baseline copy level [c_u]"),
+    ("V0", 1.0, "baseline copy level (units c_u)"),
     ("eps_w", 0.08, "ρ = eps_w ℓ̄/A_max (relative step)"),
     ("polarity", 1.0, "+1 Hebbian writer, −1 anti-Hebbian"),
     ("dM", 1.0, "anti-linker decay δ_M [1/τ_k]"),
