@@ -183,10 +183,10 @@ def _network(
         for end in (a, b):
             if end not in known:
                 raise ValueError(f"edge {i} ({u!r}, {v!r}) names an unknown node {end!r}")
-        el: Dict[str, Any] = {"id": str(eids[i]), "type": str(types[i]), "nodes": [a, b]}
-        if params:
+        t = str(extras[i].get("type", types[i])) if extras[i] else str(types[i])
+        el: Dict[str, Any] = {"id": str(eids[i]), "type": t, "nodes": [a, b]}
+        if params and t not in _FIXED:
             el = _merge(el, params)
-        t = str(extras[i].get("type", el["type"])) if extras[i] else el["type"]
         field = WEIGHT_FIELD.get(t)
         if weights[i] is not None and field is not None:
             el[field] = float(weights[i])
@@ -318,7 +318,7 @@ def flow_network(
     learn:
         Whether each element learns (scalar or per edge; ``None``: the type's default).
     params:
-        Fields merged into every element (e.g. ``{"arm": {"C": 0.05, "g_s": 0.05},
+        Fields merged into every element except the fixed ``resistor``/``spring`` (e.g. ``{"arm": {"C": 0.05, "g_s": 0.05},
         "update": {"rho": 0.85}}``).
     edge_params:
         One dict per edge, merged last (e.g. networkx edge attributes).
