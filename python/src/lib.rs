@@ -508,7 +508,7 @@ impl PyModel {
                 let mut rows = Vec::new();
                 while !s.done() {
                     let row = py
-                        .detach(|| s.step().map(|r| serde_json::to_value(r)))
+                        .detach(|| s.step().map(serde_json::to_value))
                         .map_err(err)?
                         .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
                     if let Some(cb) = &callback {
