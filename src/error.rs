@@ -37,6 +37,7 @@ impl Error {
             Error::Netlist(_) => ExitClass::BadInput,
             Error::Sim(e) if e.is_bad_input() => ExitClass::BadInput,
             Error::Sim(_) => ExitClass::Numerical,
+            Error::Io(IoError::Refused { .. }) => ExitClass::BadInput,
             Error::Io(_) => ExitClass::Other,
         }
     }

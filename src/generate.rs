@@ -132,9 +132,17 @@ fn nearest(pts: &[[f64; 2]], x: f64, y: f64, exclude: &[usize]) -> usize {
     best.0
 }
 
+/// A netlist for static solves only (the teacher, probes): its targets are not known yet, so
+/// it holds β instead of running the sawtooth (which needs a target for every output).
+fn static_probe(v: &Value) -> Value {
+    let mut p = v.clone();
+    p["protocol"] = json!({"kind": "hold", "duration": 1.0});
+    p
+}
+
 /// Free-state outputs of a netlist (teacher targets).
 fn teacher_outputs(v: &Value) -> Result<Vec<Vec<f64>>, GenerateError> {
-    let nl = netlist::from_value(v)?;
+    let nl = netlist::from_value(&static_probe(v))?;
     let net = &nl.network;
     let mut eq = Equilibrium::new(net)?;
     let p = net.initial_params();
@@ -256,7 +264,7 @@ fn t1_flow_allostery(kind: FlowElement) -> Result<Value, GenerateError> {
         FlowElement::Mechanochemical => {
             // s_ref = max free-state y^2 of the student; rho from alpha = 2 beta rho tau_r / s_ref = 10.
             let probe = build(&student, &json!({}));
-            let nl = netlist::from_value(&probe)?;
+            let nl = netlist::from_value(&static_probe(&probe))?;
             let net = &nl.network;
             let mut eq = Equilibrium::new(net)?;
             let free = solve_static(net, &mut eq, &net.initial_params(), 0.0, &net.examples[0])?;

@@ -1,13 +1,14 @@
 //! The `physlearn` command-line program. See README.md for the commands.
 //!
-//! Exit codes: 0 ok, 1 other failure, 2 bad input, 3 numerical failure.
+//! Exit codes: 0 ok, 1 other failure, 2 bad input, 3 numerical failure, 70 internal error
+//! (a bug: any panic).
 
-/// `println!` that ignores a closed stdout (e.g. `physlearn check big.json | head`) instead of
-/// panicking.
+/// `println!` for results on stdout: a closed pipe (`physlearn check big.json | head`) ends the
+/// program quietly (exit 0); any other write error (a full disk) is exit 1 with a message —
+/// never a panic, never a lost output with exit 0.
 macro_rules! say {
     ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+        $crate::cli::emit(&format!("{}\n", format_args!($($t)*)));
     }};
 }
 
@@ -57,6 +58,29 @@ enum Command {
 }
 
 fn main() {
+    // Any panic is a bug: one line naming it an internal error, exit 70 (EX_SOFTWARE).
+    std::panic::set_hook(Box::new(|info| {
+        use std::io::Write as _;
+        let p = info.payload();
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr(),
+            "internal error (a bug in physlearn; please report it with the command line): {}{at}",
+            msg.replace('\n', " ")
+        );
+        std::process::exit(70);
+    }));
+    if std::env::var_os("PHYSLEARN_TEST_PANIC").is_some() {
+        panic!("PHYSLEARN_TEST_PANIC is set (tests the internal-error exit)");
+    }
     let cli = Cli::parse();
     let result: Result<(), cli::Failure> = match cli.command {
         Command::Check(a) => cli::core::check(a),
@@ -74,7 +98,8 @@ fn main() {
         Command::Export(a) => cli::export::export(a),
     };
     if let Err(f) = result {
-        eprintln!("error: {:#}", f.error);
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "error: {:#}", f.error);
         std::process::exit(f.code);
     }
 }

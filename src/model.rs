@@ -85,8 +85,25 @@ impl Model {
     }
 
     fn from_slice(bytes: &[u8]) -> Result<Model, Error> {
+        if bytes.starts_with(b"\xEF\xBB\xBF") {
+            return Err(NetlistError::Syntax {
+                line: 1,
+                column: 1,
+                message: "the file starts with a UTF-8 byte-order mark (BOM); save it without one"
+                    .into(),
+            }
+            .into());
+        }
         let v: Value = serde_json::from_slice(bytes).map_err(syntax)?;
-        let mut m = Self::from_value(v)?;
+        let dups = netlist::dupkeys::duplicate_keys(bytes);
+        let mut m = match (Self::from_value(v), dups.is_empty()) {
+            (r, true) => r?,
+            (Err(Error::Netlist(NetlistError::Invalid(mut f))), false) => {
+                f.splice(0..0, dups);
+                return Err(NetlistError::Invalid(f).into());
+            }
+            (_, false) => return Err(NetlistError::Invalid(dups).into()),
+        };
         m.sha256 = crate::io::output::sha256_hex(bytes);
         Ok(m)
     }

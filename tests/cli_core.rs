@@ -416,3 +416,145 @@ fn train_csv_has_the_common_prefix_in_both_families() {
         );
     }
 }
+
+fn run_out(nl: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    bin()
+        .arg("run")
+        .arg(nl)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// Regression: `run --out D` on a directory of unrelated files deleted them and exited 0. Now
+/// it is refused (exit 2, files kept) unless --force; a symlink or a file is never replaced.
+#[test]
+fn out_rules_keep_the_users_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nl = write(tmp.path(), "n.json", &small());
+    let d = tmp.path().join("d");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(d.join("thesis.tex"), "precious").unwrap();
+    let o = run_out(&nl, &d, &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    assert_eq!(
+        std::fs::read_to_string(d.join("thesis.tex")).unwrap(),
+        "precious"
+    );
+    // A file and a symlink are never replaced, even with --force.
+    let f = tmp.path().join("f");
+    std::fs::write(&f, "keep").unwrap();
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&d, &link).unwrap();
+    for target in [&f, &link] {
+        let o = run_out(&nl, target, &["--force"]);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "keep");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // With --force the directory is replaced by a complete output.
+    let o = run_out(&nl, &d, &["--force"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(d.join("summary.json").exists() && !d.join("thesis.tex").exists());
+    // A staging directory left by a killed run is cleaned by the next run into the target.
+    let stale = tmp.path().join(".e.partial-999999999");
+    std::fs::create_dir(&stale).unwrap();
+    let o = run_out(&nl, &tmp.path().join("e"), &[]);
+    assert!(o.status.success());
+    assert!(!stale.exists());
+}
+
+/// Regression: a duplicate key was silently resolved to its last value; now every duplicate is
+/// a fault with its path, reported with the other faults.
+#[test]
+fn duplicate_keys_are_faults_with_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut text = serde_json::to_string(&small()).unwrap();
+    text = text.replacen("\"cycles\":2", "\"cycles\":2,\"cycles\":3", 1);
+    assert!(text.contains("\"cycles\":3"));
+    let p = tmp.path().join("dup.json");
+    std::fs::write(&p, text).unwrap();
+    let o = bin().arg("check").arg(&p).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("protocol.cycles") && err.contains("duplicate key"),
+        "{err}"
+    );
+}
+
+/// Regression: no `task` with a sawtooth made every target silently 0.
+#[test]
+fn sawtooth_without_targets_is_a_fault() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut v = small();
+    v.as_object_mut().unwrap().remove("task");
+    let p = write(tmp.path(), "n.json", &v);
+    let o = bin().arg("check").arg(&p).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("task.examples"), "{err}");
+}
+
+/// A panic anywhere is one line naming an internal error, exit 70.
+#[test]
+fn a_panic_is_an_internal_error_with_exit_70() {
+    let o = bin()
+        .env("PHYSLEARN_TEST_PANIC", "1")
+        .arg("schema")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(70));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("internal error"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// Regression: `generate … | head -c 10` panicked on the broken pipe and `> /dev/full` on the
+/// full device; now EPIPE is a quiet exit 0 and a full device exit 1 with a message.
+#[test]
+fn stdout_broken_pipe_and_full_device() {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    let mut child = bin()
+        .args(["generate", "t1_flow_allostery"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 10];
+    child.stdout.as_mut().unwrap().read_exact(&mut buf).unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.code() == Some(0),
+        "{:?} {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    if Path::new("/dev/full").exists() {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let o = bin().args(["schema"]).stdout(full).output().unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("standard output"));
+    }
+}

@@ -227,7 +227,8 @@ pub struct RunArgs {
     /// Record time series for the first K cycles (and the last).
     #[arg(long, default_value_t = 10)]
     pub sample_cycles: usize,
-    /// Run even when the load-time checks report errors.
+    /// Run even when the load-time checks report errors, and replace an existing non-empty
+    /// output directory (its files are kept until the new output is complete).
     #[arg(long)]
     pub force: bool,
 }
@@ -263,7 +264,7 @@ fn run_network(a: &RunArgs, model: &Model, n: &NetworkSystem) -> Result<(), Fail
     if a.cycles == Some(0) {
         return Err(Failure::bad_input(anyhow!("--cycles must be ≥ 1")));
     }
-    let stage = StagedDir::new(&a.out)?;
+    let stage = StagedDir::create(&a.out, a.force)?;
     let started = std::time::Instant::now();
     let pb = progress_bar(n_cycles.max(1) as u64, "run");
     let opts = RunOptions {
@@ -452,7 +453,7 @@ pub struct SchemaArgs {
 
 pub fn schema(a: SchemaArgs) -> Result<(), Failure> {
     if a.markdown {
-        print!("{}", netlist::params::markdown_tables());
+        super::emit(&netlist::params::markdown_tables());
     } else {
         let s = serde_json::to_string_pretty(&netlist::schema::json_schema())
             .map_err(Failure::other)?;
@@ -507,7 +508,7 @@ pub fn generate(a: GenerateArgs) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(&v).map_err(Failure::other)? + "\n";
     match a.out {
         Some(p) => write_atomic(&p, text.as_bytes())?,
-        None => print!("{text}"),
+        None => super::emit(&text),
     }
     Ok(())
 }
@@ -543,7 +544,7 @@ fn generate_chem(
         match out {
             Some(p) => write_atomic(p, text.as_bytes()).map_err(Failure::from),
             None => {
-                print!("{text}");
+                super::emit(&text);
                 Ok(())
             }
         }
@@ -559,7 +560,7 @@ fn run_chem(a: &RunArgs, model: &Model, c: &ChemSystem) -> Result<(), Failure> {
         force: a.force,
         ..SessionOptions::default()
     };
-    let stage = StagedDir::new(&a.out)?;
+    let stage = StagedDir::create(&a.out, a.force)?;
     let started = std::time::Instant::now();
     let mut t = Session::new(c, &opts, &a.file.display().to_string(), model.sha256())
         .map_err(sim_failure(&a.file))?;

@@ -92,7 +92,7 @@ pub fn export(a: ExportArgs) -> Result<(), Failure> {
                         p.display()
                     );
                 }
-                None => print!("{}", deck.text),
+                None => super::emit(&deck.text),
             }
             Ok(())
         }

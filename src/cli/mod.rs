@@ -48,7 +48,7 @@ impl fmt::Debug for Failure {
 
 impl From<physlearn::io::IoError> for Failure {
     fn from(e: physlearn::io::IoError) -> Self {
-        Failure::other(e)
+        physlearn::Error::from(e).into()
     }
 }
 
@@ -84,6 +84,19 @@ pub fn sim_failure(
     path: &std::path::Path,
 ) -> impl Fn(physlearn::learning::SimError) -> Failure + '_ {
     move |e| failure_at(path, e.into())
+}
+
+/// Write results to stdout (see `say!`): EPIPE is a quiet exit 0, other errors exit 1.
+pub fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        let _ = writeln!(std::io::stderr(), "error: writing to standard output: {e}");
+        std::process::exit(1);
+    }
 }
 
 /// A progress bar on stderr (hidden when stderr is not a terminal or `CI` is set).

@@ -91,7 +91,8 @@ pub struct TrainArgs {
     /// Continue the run stored in DIR (its checkpoint.json); results go to DIR.
     #[arg(long)]
     pub resume: Option<PathBuf>,
-    /// Run even when the load-time checks report errors.
+    /// Run even when the load-time checks report errors, and start a new run in an existing
+    /// non-empty --out directory (a previous run's checkpoint there is removed).
     #[arg(long)]
     pub force: bool,
     /// Stop after this many cycles in this invocation (leaves a checkpoint; for testing resume).
@@ -138,6 +139,9 @@ pub fn train(a: TrainArgs) -> Result<(), Failure> {
             )))
         }
     };
+    if resume.is_none() {
+        physlearn::io::output::check_target(&dir, a.force)?;
+    }
     let model = load_model(&file)?;
     let opts = SessionOptions {
         cycles: a.cycles,
@@ -161,6 +165,9 @@ pub fn train(a: TrainArgs) -> Result<(), Failure> {
             None => Session::new(sys, &opts, &file.display().to_string(), model.sha256())
                 .map_err(sim_failure(&file))?,
         };
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Failure::other(anyhow!("{}: {e}", dir.display())))?;
+        let _lock = RunLock::take(&dir)?;
         drive(&mut session, &a, &dir, &file)?;
         if session.done() {
             write_outputs(&dir, &session, &model, &file).map_err(Failure::other)?;
@@ -187,7 +194,10 @@ fn drive<S: LearningSystem>(
     dir: &Path,
     file: &Path,
 ) -> Result<(), Failure> {
-    std::fs::create_dir_all(dir).map_err(|e| Failure::other(anyhow!("{}: {e}", dir.display())))?;
+    if session.checkpoint().next_cycle == 0 {
+        // A new run: a previous run's checkpoint here must not be resumed by mistake.
+        let _ = std::fs::remove_file(dir.join("checkpoint.json"));
+    }
     let pb = progress_bar(session.checkpoint().total_cycles as u64, "train");
     pb.set_position(session.checkpoint().next_cycle as u64);
     let mut this_run = 0usize;
@@ -372,4 +382,51 @@ fn write_outputs<S: LearningSystem>(
         )?;
     }
     Ok(())
+}
+
+/// One run at a time writes a directory: `DIR/.lock` holds the writer's PID (a lock left by a
+/// killed run is taken over).
+struct RunLock(PathBuf);
+
+impl RunLock {
+    fn take(dir: &Path) -> Result<RunLock, Failure> {
+        let path = dir.join(".lock");
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write as _;
+                    let _ = write!(f, "{}", std::process::id());
+                    return Ok(RunLock(path));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let pid = std::fs::read_to_string(&path).unwrap_or_default();
+                    let alive = !pid.trim().is_empty()
+                        && Path::new(&format!("/proc/{}", pid.trim())).exists();
+                    if alive {
+                        return Err(Failure::bad_input(anyhow!(
+                            "{}: another physlearn run (pid {}) is writing this directory",
+                            dir.display(),
+                            pid.trim()
+                        )));
+                    }
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => return Err(Failure::other(anyhow!("{}: {e}", path.display()))),
+            }
+        }
+        Err(Failure::other(anyhow!(
+            "{}: cannot take the lock",
+            path.display()
+        )))
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }

@@ -24,6 +24,9 @@ pub enum IoError {
     Json(#[from] serde_json::Error),
     #[error("plot {path}: {message}")]
     Plot { path: PathBuf, message: String },
+    /// The output target may not be written (the user's files are kept): exit 2.
+    #[error("{path}: {reason}")]
+    Refused { path: PathBuf, reason: String },
 }
 
 impl IoError {

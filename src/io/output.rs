@@ -21,6 +21,15 @@ pub struct StagedDir {
 
 impl StagedDir {
     pub fn new(final_dir: &Path) -> Result<Self, IoError> {
+        Self::create(final_dir, true)
+    }
+
+    /// Stage a new output directory `final_dir` under the rules every command follows:
+    /// a symlink, a device or another non-directory at `final_dir` is never replaced; an
+    /// existing non-empty directory is replaced only with `force` (then at commit, never
+    /// before); staging directories that killed runs left next to the target are removed.
+    pub fn create(final_dir: &Path, force: bool) -> Result<Self, IoError> {
+        check_target(final_dir, force)?;
         let parent = match final_dir.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -30,6 +39,7 @@ impl StagedDir {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "out".to_string());
+        clean_stale(&parent, &format!(".{name}.partial-"));
         let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
         if staging.exists() {
             fs::remove_dir_all(&staging).map_err(|e| IoError::fs(&staging, e))?;
@@ -42,7 +52,6 @@ impl StagedDir {
         })
     }
 
-    /// Path of a file inside the staging directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.staging.join(name)
     }
@@ -81,6 +90,57 @@ impl StagedDir {
         }
         self.committed = true;
         Ok(self.final_dir.clone())
+    }
+}
+
+/// May `target` become a new output directory? Symlinks and non-directories are never
+/// replaced; a non-empty directory only with `force`.
+pub fn check_target(target: &Path, force: bool) -> Result<(), IoError> {
+    let refuse = |reason: &str| {
+        Err(IoError::Refused {
+            path: target.to_path_buf(),
+            reason: reason.into(),
+        })
+    };
+    let Ok(meta) = fs::symlink_metadata(target) else {
+        return Ok(()); // absent
+    };
+    if meta.file_type().is_symlink() {
+        return refuse("is a symbolic link; physlearn never replaces links (name a new directory)");
+    }
+    if !meta.is_dir() {
+        return refuse(
+            "exists and is not a directory; physlearn never replaces it (name a new directory)",
+        );
+    }
+    let empty = fs::read_dir(target)
+        .map_err(|e| IoError::fs(target, e))?
+        .next()
+        .is_none();
+    if !empty && !force {
+        return refuse("exists and is not empty; use --force to replace it (its files are kept until the new output is complete)");
+    }
+    Ok(())
+}
+
+/// Remove staging directories `prefix<pid>` whose process no longer runs (killed runs).
+fn clean_stale(parent: &Path, prefix: &str) {
+    let Ok(rd) = fs::read_dir(parent) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive =
+            Path::new(&format!("/proc/{pid}")).exists() || !Path::new("/proc/self").exists();
+        if !alive {
+            let _ = fs::remove_dir_all(e.path());
+        }
     }
 }
 

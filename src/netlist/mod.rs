@@ -5,6 +5,7 @@
 //! The element fields come from the parameter tables in [`params`].
 
 pub mod chem;
+pub mod dupkeys;
 pub mod params;
 pub mod schema;
 
@@ -753,6 +754,12 @@ fn build(cx: &mut Cx, root: &Value) -> Option<Netlist> {
     let mut examples = sections.pop().unwrap_or_default();
     task.finish(cx, &[]);
     let has_task = !examples.is_empty();
+    let untargeted: Vec<String> = outputs
+        .iter()
+        .zip(&out_default_target)
+        .filter(|(_, t)| !t.is_finite())
+        .map(|(o, _)| o.name.clone())
+        .collect();
     if examples.is_empty() {
         let targets = out_default_target
             .iter()
@@ -766,6 +773,15 @@ fn build(cx: &mut Cx, root: &Value) -> Option<Netlist> {
 
     // ---- protocol
     let protocol = protocol(cx, top.get("protocol"));
+    if !has_task && !untargeted.is_empty() && matches!(protocol, ProtocolSpec::Sawtooth(_)) {
+        cx.fault(
+            "task.examples",
+            format!(
+                "a sawtooth protocol needs at least one example with a target for every output (none for {}); without them every target would silently be 0",
+                untargeted.join(", ")
+            ),
+        );
+    }
     // ---- theta_auto
     let mut ta = Obj::new(cx, top.get("theta_auto"), "theta_auto");
     let theta_c = ta.number(cx, "c", Some(3.0), Limit::Gt(0.0));
