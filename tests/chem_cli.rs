@@ -248,3 +248,72 @@ fn resume_continues_bit_for_bit() {
         std::fs::read_to_string(b.join("weights_final.csv")).unwrap()
     );
 }
+
+/// Regressions: chemical netlists that were accepted with exit 0 (or panicked the loader) are
+/// faults with their JSON paths.
+#[test]
+fn chemical_nonsense_is_refused_with_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let explicit: Value =
+        serde_json::from_str(&std::fs::read_to_string(shipped("m1_molecular.json")).unwrap())
+            .unwrap();
+    let template: Value = serde_json::from_str(
+        &std::fs::read_to_string(shipped("templates/m1_molecular_template.json")).unwrap(),
+    )
+    .unwrap();
+    type Edit = fn(&mut Value);
+    let cases: Vec<(&str, Value, Edit, &str)> = vec![
+        (
+            "template meta is a string",
+            template.clone(),
+            |v| v["meta"] = json!("x"),
+            "meta",
+        ),
+        (
+            "template expect is a string",
+            template.clone(),
+            |v| v["expect"] = json!("x"),
+            "expect",
+        ),
+        (
+            "template unknown key",
+            template.clone(),
+            |v| v["bogus"] = json!(1),
+            "bogus",
+        ),
+        (
+            "duplicate learnable id",
+            explicit.clone(),
+            |v| v["learnables"][1]["id"] = v["learnables"][0]["id"].clone(),
+            "learnables[1].id",
+        ),
+        (
+            "missing learnable id",
+            explicit.clone(),
+            |v| {
+                v["learnables"][1].as_object_mut().unwrap().remove("id");
+            },
+            "learnables[1].id",
+        ),
+        (
+            "negative design time",
+            explicit.clone(),
+            |v| v["design"]["tau_fast"] = json!(-1e300),
+            "design.tau_fast",
+        ),
+        (
+            "expect.rho a string",
+            explicit.clone(),
+            |v| v["expect"]["rho"] = json!("NaN"),
+            "expect.rho",
+        ),
+    ];
+    for (name, mut v, edit, path) in cases {
+        edit(&mut v);
+        let p = write(tmp.path(), "x.json", &v);
+        let o = bin().arg("check").arg(&p).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(path), "{name}: {err}");
+    }
+}

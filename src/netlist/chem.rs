@@ -546,6 +546,49 @@ fn template_spec(cx: &mut Cx, v: &Value) -> Option<TemplateSpec> {
 /// Expand a template netlist into the explicit form (the auto design of §5.2 included).
 pub fn expand_template(v: &Value) -> Result<Value, NetlistError> {
     let mut cx = Cx { faults: Vec::new() };
+    match v.as_object() {
+        None => cx.fault("", "a chemical template must be a JSON object"),
+        Some(root) => {
+            const OBJECTS: &[&str] = &[
+                "units", "template", "drives", "nudge", "task", "protocol", "solver", "expect",
+                "meta",
+            ];
+            const ARRAYS: &[&str] = &["outputs", "learnables"];
+            for (k, x) in root {
+                let k = k.as_str();
+                let want = if OBJECTS.contains(&k) {
+                    x.is_object() || x.is_null()
+                } else if ARRAYS.contains(&k) {
+                    x.is_array()
+                } else if k == "schema" || k == "physics" {
+                    x.is_string()
+                } else {
+                    cx.fault(
+                        k,
+                        format!(
+                            "unknown key (expected one of: schema, physics, {}, {})",
+                            OBJECTS.join(", "),
+                            ARRAYS.join(", ")
+                        ),
+                    );
+                    continue;
+                };
+                if !want {
+                    let kind = if ARRAYS.contains(&k) {
+                        "an array"
+                    } else if OBJECTS.contains(&k) {
+                        "an object"
+                    } else {
+                        "a string"
+                    };
+                    cx.fault(k, format!("expected {kind}, got {}", super::type_name(x)));
+                }
+            }
+        }
+    }
+    if !cx.faults.is_empty() {
+        return Err(NetlistError::Invalid(cx.faults));
+    }
     let spec = template_spec(&mut cx, v);
     // Validate the protocol and solver sections too, so that all faults come at once.
     let _ = protocol(&mut cx, v.get("protocol"));
@@ -557,6 +600,34 @@ pub fn expand_template(v: &Value) -> Result<Value, NetlistError> {
     let design =
         tcl::auto_design(&spec).map_err(|e| invalid("template", format!("auto design: {e}")))?;
     explicit_json(v, &design, &spec.ell0, &spec.examples)
+}
+
+/// Every number of a design is finite; times, rates, levels and gains are > 0 (polarity ±1,
+/// eps and gamma ≥ 0).
+fn design_numbers(cx: &mut Cx, d: &Design) {
+    let Ok(Value::Object(m)) = serde_json::to_value(d) else {
+        return;
+    };
+    const NONNEG: &[&str] = &["eps", "gamma", "a_max", "k_off_l", "k_off_r", "d_m", "dv"];
+    for (k, v) in &m {
+        let Some(x) = v.as_f64() else {
+            continue;
+        };
+        let path = format!("design.{k}");
+        if !x.is_finite() {
+            cx.fault(path, format!("must be finite, got {x}"));
+        } else if k == "polarity" {
+            if x != 1.0 && x != -1.0 {
+                cx.fault(path, format!("must be +1 or -1, got {x}"));
+            }
+        } else if NONNEG.contains(&k.as_str()) {
+            if x < 0.0 {
+                cx.fault(path, format!("must be ≥ 0, got {x}"));
+            }
+        } else if x <= 0.0 {
+            cx.fault(path, format!("must be > 0, got {x}"));
+        }
+    }
 }
 
 /// The explicit JSON of a design, copying the template's outputs, task, protocol, solver,
@@ -710,6 +781,7 @@ fn build_explicit(cx: &mut Cx, v: &Value) -> Option<ChemModel> {
         }
     };
     if let Some(d) = &design {
+        design_numbers(cx, d);
         let nm = d.monomers.len();
         for (k, p) in d.pairs.iter().enumerate() {
             if p[0] >= nm || p[1] >= nm || p[0] == p[1] {
@@ -1043,17 +1115,36 @@ fn build_explicit(cx: &mut Cx, v: &Value) -> Option<ChemModel> {
     let solver = solver(cx, root.get("solver"));
     let mut ex = Obj::new(cx, root.get("expect"), "expect");
     let _ = ex.string(cx, "ideal_rule");
-    let _ = ex.get("rho");
+    if let Some(r) = ex.get("rho") {
+        if !r.as_f64().is_some_and(|x| x.is_finite() && x > 0.0) {
+            cx.fault(
+                "expect.rho",
+                format!("expected a finite number > 0, got {r}"),
+            );
+        }
+    }
     let sign_check =
         ex.choice(cx, "sign_check", &["static_fd", "none"], "static_fd") == "static_fd";
     ex.finish(cx, &[]);
     // Learnables.
     let l_list = arr(cx, root.get("learnables"), "learnables", true);
     let mut learnables = Vec::new();
+    let mut ids_seen = std::collections::HashMap::new();
     for (k, l) in l_list.iter().enumerate() {
         let p = format!("learnables[{k}]");
         let mut o = Obj::new(cx, Some(l), &p);
         let id = o.string(cx, "id").unwrap_or_default();
+        if id.is_empty() {
+            cx.fault(
+                format!("{p}.id"),
+                "missing: every learnable needs a non-empty id",
+            );
+        } else if let Some(first) = ids_seen.insert(id.clone(), k) {
+            cx.fault(
+                format!("{p}.id"),
+                format!("duplicate id \"{id}\" (also learnables[{first}].id)"),
+            );
+        }
         let pair = str_list(cx, o.get("pair"), &format!("{p}.pair"), true);
         let sum: Vec<SpeciesId> = str_list(cx, o.get("sum"), &format!("{p}.sum"), true)
             .iter()
@@ -1107,6 +1198,20 @@ fn build_explicit(cx: &mut Cx, v: &Value) -> Option<ChemModel> {
                 learnables.len()
             ),
         );
+    }
+    if !cx.faults.is_empty() {
+        return None;
+    }
+    for (k, dv, pv) in [
+        ("tau_fast", design.tau_fast, protocol.tau_fast),
+        ("tau_slow", design.tau_slow, protocol.tau_slow),
+    ] {
+        if dv != pv {
+            cx.fault(
+                format!("design.{k}"),
+                format!("{dv} differs from protocol.{k} = {pv} (the protocol sets it; write the same value or leave it out)"),
+            );
+        }
     }
     if !cx.faults.is_empty() {
         return None;
