@@ -558,3 +558,55 @@ fn stdout_broken_pipe_and_full_device() {
         assert!(String::from_utf8_lossy(&o.stderr).contains("standard output"));
     }
 }
+
+/// Regression: a NaN metric (T2 has no test set, so its test accuracy is undefined) was written
+/// to checkpoint.json as `null` and could not be read back: `--resume` failed. Now it resumes
+/// and ends with the uninterrupted run's rows.
+#[test]
+fn t2_resume_with_undefined_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nl = Path::new(env!("CARGO_MANIFEST_DIR")).join("netlists/t2_flow_regression.json");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let train = |out: &Path, extra: &[&str]| {
+        let o = bin()
+            .arg("train")
+            .arg(&nl)
+            .args(["--cycles", "8", "--out"])
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    train(&a, &[]);
+    train(&b, &["--stop-after", "5"]);
+    let ck = std::fs::read_to_string(b.join("checkpoint.json")).unwrap();
+    assert!(
+        ck.contains("null"),
+        "expected an undefined metric in the checkpoint"
+    );
+    let o = bin().arg("train").arg("--resume").arg(&b).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = |d: &Path| -> Vec<String> {
+        let t = std::fs::read_to_string(d.join("train.csv")).unwrap();
+        let wall = t
+            .lines()
+            .next()
+            .unwrap()
+            .split(',')
+            .position(|c| c == "wall_seconds")
+            .unwrap();
+        t.lines()
+            .map(|l| {
+                let mut f: Vec<&str> = l.split(',').collect();
+                f.remove(wall);
+                f.join(",")
+            })
+            .collect()
+    };
+    assert_eq!(rows(&a), rows(&b));
+    assert_eq!(
+        std::fs::read_to_string(a.join("epochs.csv")).unwrap(),
+        std::fs::read_to_string(b.join("epochs.csv")).unwrap()
+    );
+}
