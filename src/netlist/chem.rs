@@ -547,7 +547,7 @@ fn template_spec(cx: &mut Cx, v: &Value) -> Option<TemplateSpec> {
 pub fn expand_template(v: &Value) -> Result<Value, NetlistError> {
     let mut cx = Cx { faults: Vec::new() };
     match v.as_object() {
-        None => cx.fault("", "a chemical template must be a JSON object"),
+        None => cx.fault("$", "a chemical template must be a JSON object"),
         Some(root) => {
             const OBJECTS: &[&str] = &[
                 "units", "template", "drives", "nudge", "task", "protocol", "solver", "expect",
