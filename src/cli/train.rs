@@ -6,7 +6,7 @@ use clap::Args;
 use physlearn::io::output::{write_atomic, Manifest};
 use physlearn::io::plot::{network_plot, xy_plot, Figure, Mark, Series};
 use physlearn::io::tables::csv_text;
-use physlearn::learning::session::{peek_format, Checkpoint, CHECKPOINT_FORMAT};
+use physlearn::learning::session::read_checkpoint;
 use physlearn::learning::{LearningSystem, Session, SessionOptions};
 use physlearn::{with_system, Model, System};
 use serde_json::json;
@@ -112,13 +112,6 @@ pub fn train(a: TrainArgs) -> Result<(), Failure> {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("{}: no checkpoint to resume", dir.display()))
                 .map_err(Failure::bad_input)?;
-            let format = peek_format(&text).unwrap_or_default();
-            if format != CHECKPOINT_FORMAT {
-                return Err(Failure::bad_input(anyhow!(
-                    "{}: checkpoint format {format:?} cannot be read by this version (it reads {CHECKPOINT_FORMAT}); start the run again",
-                    path.display()
-                )));
-            }
             #[derive(serde::Deserialize)]
             struct Peek {
                 netlist_path: String,
@@ -151,15 +144,9 @@ pub fn train(a: TrainArgs) -> Result<(), Failure> {
     with_system!(model.system(), |sys| {
         let mut session = match &resume {
             Some(text) => {
-                let ck: Checkpoint<_, _> = serde_json::from_str(text)
-                    .with_context(|| format!("{}: invalid checkpoint", dir.display()))
-                    .map_err(Failure::bad_input)?;
-                if ck.netlist_sha256 != model.sha256() {
-                    return Err(Failure::bad_input(anyhow!(
-                        "{} changed since the checkpoint was written (sha256 differs)",
-                        file.display()
-                    )));
-                }
+                let ck = read_checkpoint(text, model.sha256(), sys).map_err(|e| {
+                    Failure::bad_input(anyhow!("{}: {e}", dir.join("checkpoint.json").display()))
+                })?;
                 Session::resume(sys, ck, &opts).map_err(sim_failure(&file))?
             }
             None => Session::new(sys, &opts, &file.display().to_string(), model.sha256())

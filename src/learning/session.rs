@@ -162,6 +162,35 @@ pub fn peek_format(text: &str) -> Option<String> {
         .and_then(|p| p.format)
 }
 
+/// Read a checkpoint's text for `sys` (format, family, netlist hash checked): the one path by
+/// which the CLI and the Python package resume a run.
+pub fn read_checkpoint<'a, S: LearningSystem>(
+    text: &str,
+    netlist_sha256: &str,
+    sys: &'a S,
+) -> Result<Checkpoint<StateOf<'a, S>, ExtrasOf<'a, S>>, SimError> {
+    let format = peek_format(text).unwrap_or_default();
+    if format != CHECKPOINT_FORMAT {
+        let why = if OLD_FORMATS.contains(&format.as_str()) {
+            "was written by an earlier physlearn"
+        } else {
+            "is not a physlearn checkpoint format"
+        };
+        return Err(SimError::Checkpoint(format!(
+            "format {format:?} {why}; this version reads {CHECKPOINT_FORMAT} (start the run again)"
+        )));
+    }
+    let ck: Checkpoint<StateOf<'a, S>, ExtrasOf<'a, S>> = serde_json::from_str(text)
+        .map_err(|e| SimError::Checkpoint(format!("invalid checkpoint: {e}")))?;
+    ck.check_format(sys.meta().family)?;
+    if ck.netlist_sha256 != netlist_sha256 {
+        return Err(SimError::Checkpoint(
+            "the netlist changed since the checkpoint was written (sha256 differs)".into(),
+        ));
+    }
+    Ok(ck)
+}
+
 /// Result of [`one_cycle`]: `compare --json`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OneCycle<E> {
