@@ -6,7 +6,7 @@
 use physlearn::netlist;
 use physlearn::physics::run::Sampling;
 use physlearn::sim::{prepare, run, RunOptions};
-use physlearn::synapse::kernel::SampledKernel;
+use physlearn::synapse::kernel::{KernelSpec, SampledKernel};
 use physlearn::synapse::protocol::{Sawtooth, SawtoothResponse};
 use serde_json::{json, Value};
 
@@ -20,7 +20,40 @@ fn simulate(
     duration: f64,
     initial: &str,
 ) -> (Vec<f64>, Vec<Vec<f64>>) {
-    let v = if element["type"] == "sls" {
+    let v = netlist_of(element, waveform, duration, initial);
+    simulate_netlist(&v)
+}
+
+/// The element's own kernel, as the network engine states it (the synapse lab's type).
+fn element_kernel(element: &Value) -> KernelSpec {
+    let v = netlist_of(
+        element,
+        json!({"kind": "step", "t0": 1.0, "before": 0.0, "after": 1.0}),
+        1.0,
+        "rest",
+    );
+    let nl = netlist::from_value(&v).unwrap();
+    let el = &nl.network.elements[0];
+    el.kernel(nl.network.initial_params().w[0]).unwrap()
+}
+
+/// The one object: the kernel extracted from the simulated step response equals the element's
+/// own `KernelSpec` sampled on the same grid (area, first moment, values), and both predict the
+/// same Δw.
+fn assert_same_kernel(extracted: &SampledKernel, element: &Value) -> SampledKernel {
+    let own = element_kernel(element).sample(DT).unwrap();
+    let (a, b) = (extracted.area(), own.area());
+    assert!((a - b).abs() < 2e-3, "area: extracted {a}, element {b}");
+    let (m, n) = (extracted.first_moment(), own.first_moment());
+    assert!(
+        (m - n).abs() < 2e-2 * n.abs().max(0.1),
+        "M1: extracted {m}, element {n}"
+    );
+    own
+}
+
+fn netlist_of(element: &Value, waveform: Value, duration: f64, initial: &str) -> Value {
+    if element["type"] == "sls" {
         // Elastic: the bond a–b lies on the x axis; b is pulled along x by the waveform (a
         // multiplier of the imposed displacement [1, 0]); a free node c hangs on two springs so
         // that the network has free DOFs.
@@ -41,8 +74,11 @@ fn simulate(
             "protocol": {"kind": "hold", "duration": duration, "initial": initial},
             "solver": {"method": "rk4", "rk4_h": DT}
         })
-    };
-    let nl = netlist::from_value(&v).unwrap();
+    }
+}
+
+fn simulate_netlist(v: &Value) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let nl = netlist::from_value(v).unwrap();
     let prep = prepare(&nl).unwrap();
     let out = run(
         &prep,
@@ -128,10 +164,17 @@ fn chemistry_kernel_predicts_simulated_update() {
         "extracted M1 {}",
         k.first_moment()
     );
+    let own = assert_same_kernel(&k, &el);
     let saw = Sawtooth::new(10.0, 100.0).unwrap();
     let resp = SawtoothResponse::new(&k, saw).unwrap();
+    let own_resp = SawtoothResponse::new(&own, saw).unwrap();
     for (s0, a) in [(2.0, 1.0), (2.0, 2.5), (3.0, 0.5)] {
         let pred = rho * resp.delta_w(s0, a, theta).unwrap();
+        let own_pred = rho * own_resp.delta_w(s0, a, theta).unwrap();
+        assert!(
+            (own_pred - pred).abs() < 0.02 * pred.abs(),
+            "element kernel predicts {own_pred}, extracted kernel {pred}"
+        );
         let sim = simulated_dw(&el, saw, s0, a, 3);
         assert!(
             pred.abs() > 0.1 * rho * tau_r * a,
@@ -155,10 +198,17 @@ fn shunted_arm_kernel_predicts_simulated_update() {
     // Packed state: [z, w]; σ = y − z with y the drive (1 after the step).
     let k = extract_kernel(&el, |s| 1.0 - s[0], 15.0);
     assert!(k.area().abs() < 2e-3, "extracted area {}", k.area());
+    let own = assert_same_kernel(&k, &el);
     let saw = Sawtooth::new(10.0, 100.0).unwrap();
     let resp = SawtoothResponse::new(&k, saw).unwrap();
+    let own_resp = SawtoothResponse::new(&own, saw).unwrap();
     for (s0, a) in [(1.0, 1.0), (2.0, 0.6)] {
         let pred = rho * resp.delta_w(s0, a, theta).unwrap();
+        let own_pred = rho * own_resp.delta_w(s0, a, theta).unwrap();
+        assert!(
+            (own_pred - pred).abs() < 0.02 * pred.abs(),
+            "element kernel predicts {own_pred}, extracted kernel {pred}"
+        );
         let sim = simulated_dw(&el, saw, s0, a, 3);
         assert!(pred.abs() > 0.1 * rho * a);
         println!("s0 {s0} A {a}: simulated {sim:.6} predicted {pred:.6}");
@@ -185,10 +235,17 @@ fn sls_arm_kernel_predicts_simulated_update() {
         "extracted M1 {}",
         k.first_moment()
     );
+    let own = assert_same_kernel(&k, &el);
     let saw = Sawtooth::new(10.0, 100.0).unwrap();
     let resp = SawtoothResponse::new(&k, saw).unwrap();
+    let own_resp = SawtoothResponse::new(&own, saw).unwrap();
     for (s0, a) in [(1.0, 1.0), (0.5, 0.6)] {
         let pred = rho * resp.delta_w(s0, a, theta).unwrap();
+        let own_pred = rho * own_resp.delta_w(s0, a, theta).unwrap();
+        assert!(
+            (own_pred - pred).abs() < 0.02 * pred.abs(),
+            "element kernel predicts {own_pred}, extracted kernel {pred}"
+        );
         let sim = simulated_dw(&el, saw, s0, a, 3);
         println!("SLS s0 {s0} A {a}: simulated {sim:.6} predicted {pred:.6}");
         assert!(pred.abs() > 0.1 * rho * a);

@@ -277,7 +277,10 @@ pub struct Arm {
     pub loading: bool,
 }
 
-/// Integral-feedback chemistry `τ_x ẋ = s/s_ref − x − r`, `τ_r ṙ = x − ε r`.
+/// Integral-feedback chemistry `τ_x ẋ = s/s_ref − x − r`, `τ_r ṙ = x − ε r` (netlist names).
+/// In the one kernel notation of the synapse lab ([`crate::synapse::kernel::IntegralFeedback`]:
+/// fast time τ_u, integrator time τ_x, leak λ) this is τ_u = `tau_x`, τ_x = `tau_r`, λ = `eps`;
+/// [`Element::kernel`] returns it in that notation.
 #[derive(Copy, Clone, Debug, PartialEq, Serialize)]
 pub struct Chem {
     pub signal: ChemSignal,
@@ -409,20 +412,33 @@ impl Element {
 
     /// Kernel timescale of the arm `τ_k = cap/(c + g_L)` or of the chemistry `τ_r`.
     pub fn tau_k(&self, w: f64) -> Option<f64> {
-        if let Some(arm) = &self.arm {
-            let c = self.arm_g(w);
-            return Some(arm.cap / (c + arm.g_leak));
-        }
-        self.chem.map(|ch| ch.tau_r)
+        self.kernel(w).and_then(|k| k.timescale())
     }
 
     /// Kernel area of the arm (`g_L/(c + g_L)`) or chemistry (`ε/(1+ε)`).
     pub fn kernel_area(&self, w: f64) -> f64 {
+        self.kernel(w).and_then(|k| k.area()).unwrap_or(0.0)
+    }
+
+    /// The element's memory kernel at weight `w`, as the synapse lab's kernel type (one object
+    /// for the engine and the lab): a feedback arm `C ż = c (y − z) − g_L z` seen through
+    /// `u = y − z` is `HighPass { τ_k = C/(c + g_L), I = g_L/(c + g_L) }`; the
+    /// mechano-chemical integral feedback is `IntegralFeedbackRaw { τ_u = tau_x, τ_x = tau_r,
+    /// λ = eps }`. `None` for elements without a filter.
+    pub fn kernel(&self, w: f64) -> Option<crate::synapse::KernelSpec> {
+        use crate::synapse::KernelSpec;
         if let Some(arm) = &self.arm {
             let c = self.arm_g(w);
-            return arm.g_leak / (c + arm.g_leak);
+            return Some(KernelSpec::HighPass {
+                tau_k: arm.cap / (c + arm.g_leak),
+                area: arm.g_leak / (c + arm.g_leak),
+            });
         }
-        self.chem.map(|ch| ch.eps / (1.0 + ch.eps)).unwrap_or(0.0)
+        self.chem.map(|ch| KernelSpec::IntegralFeedbackRaw {
+            tau_u: ch.tau_x,
+            tau_x: ch.tau_r,
+            leak: ch.eps,
+        })
     }
 
     pub fn learns(&self) -> bool {

@@ -362,6 +362,14 @@ pub enum KernelSpec {
     IntegralFeedback { tau_u: f64, tau_x: f64, area: f64 },
     /// Markov-ladder kernel (App. F), normalised `−K/|M_1|`.
     Ladder(LadderParams),
+    /// A relaxing arm seen through its drop (the network's capacitor–memristor arm, the SLS
+    /// dashpot): `K = δ(t) − ((1 − I)/τ_k) e^{−t/τ_k}`, area `I`, `M_1 = −(1 − I) τ_k`.
+    /// Not normalised: the network element's own kernel.
+    HighPass { tau_k: f64, area: f64 },
+    /// The raw impulse response of integral feedback, [`IntegralFeedback`] with its own scale
+    /// (area `λ/(1+λ)`, `M_1 = −(τ_x − τ_u λ²)/(1+λ)²`): the network's mechano-chemical
+    /// element, whose netlist fields map as `τ_u = tau_x`, `τ_x = tau_r`, `λ = eps`.
+    IntegralFeedbackRaw { tau_u: f64, tau_x: f64, leak: f64 },
 }
 
 /// Default support of analytic kernels in units of their slowest timescale (e^{−30} ≈ 1e−13).
@@ -388,6 +396,25 @@ impl KernelSpec {
             KernelSpec::IntegralFeedback { tau_u, tau_x, area } => {
                 sample_ifb(*tau_u, *tau_x, *area, dt)
             }
+            KernelSpec::HighPass { tau_k, area } => {
+                let tau = positive("tau_k", *tau_k)?;
+                let i = finite("area", *area)?;
+                let n = samples_for(40.0 * tau, dt)?;
+                // Cell averages of −((1−I)/τ) e^{−t/τ}, and the δ in the first cell.
+                let mut v: Vec<f64> = (0..n)
+                    .map(|k| {
+                        let (a, b) = (k as f64 * dt / tau, (k + 1) as f64 * dt / tau);
+                        -(1.0 - i) * ((-a).exp() - (-b).exp()) / dt
+                    })
+                    .collect();
+                v[0] += 1.0 / dt;
+                SampledKernel::new(dt, v)
+            }
+            KernelSpec::IntegralFeedbackRaw { tau_u, tau_x, leak } => {
+                let ifb = IntegralFeedback::new(*tau_u, *tau_x, *leak)?;
+                let n = samples_for(SUPPORT_TIMESCALES / ifb.slowest_rate(), dt)?;
+                ifb.sample_raw(dt, n)
+            }
             KernelSpec::Ladder(p) => {
                 let lk = LadderKernel::compute(p)?;
                 let k = lk.kernel;
@@ -407,6 +434,33 @@ impl KernelSpec {
             KernelSpec::Exponential { .. } => "exp",
             KernelSpec::IntegralFeedback { .. } => "ifb",
             KernelSpec::Ladder(_) => "ladder",
+            KernelSpec::HighPass { .. } => "highpass",
+            KernelSpec::IntegralFeedbackRaw { .. } => "ifb_raw",
+        }
+    }
+
+    /// Analytic area `∫K dt` (`None` for the ladder, which is computed numerically).
+    pub fn area(&self) -> Option<f64> {
+        match self {
+            KernelSpec::Ecoli { area, .. }
+            | KernelSpec::Exponential { area, .. }
+            | KernelSpec::IntegralFeedback { area, .. }
+            | KernelSpec::HighPass { area, .. } => Some(*area),
+            KernelSpec::IntegralFeedbackRaw { leak, .. } => Some(leak / (1.0 + leak)),
+            KernelSpec::Ladder(_) => None,
+        }
+    }
+
+    /// The kernel's memory time (time): `τ_k` of the arm and the analytic families, the
+    /// integrator time `τ_x` of integral feedback (`None` for the ladder).
+    pub fn timescale(&self) -> Option<f64> {
+        match self {
+            KernelSpec::Ecoli { tau_k, .. }
+            | KernelSpec::Exponential { tau_k, .. }
+            | KernelSpec::HighPass { tau_k, .. } => Some(*tau_k),
+            KernelSpec::IntegralFeedback { tau_x, .. }
+            | KernelSpec::IntegralFeedbackRaw { tau_x, .. } => Some(*tau_x),
+            KernelSpec::Ladder(_) => None,
         }
     }
 }
