@@ -1,4 +1,4 @@
-"""The quick-start notebook (python/examples/quickstart.ipynb) runs, so it cannot rot."""
+"""The quick-start notebook (examples/quickstart.ipynb) runs, so it cannot rot."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from conftest import REPO
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "quickstart.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "quickstart.ipynb"
 
 
 def test_quickstart_notebook_runs(tmp_path, monkeypatch, cli):
