@@ -610,3 +610,27 @@ fn t2_resume_with_undefined_metrics() {
         std::fs::read_to_string(b.join("epochs.csv")).unwrap()
     );
 }
+
+/// Regressions: a root `[]` gave a fault with an empty path, `null` "invalid netlist", and a key
+/// with a newline broke the fault line.
+#[test]
+fn root_faults_name_the_root_and_stay_on_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (text, want) in [
+        ("[]", "$: expected an object"),
+        ("null", "$: expected a netlist object, got null"),
+    ] {
+        let p = tmp.path().join("r.json");
+        std::fs::write(&p, text).unwrap();
+        let o = bin().arg("check").arg(&p).output().unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{text}: {err}");
+    }
+    let mut v = small();
+    v["protocol"]["bad\nkey"] = json!(1);
+    let p = write(tmp.path(), "k.json", &v);
+    let o = bin().arg("check").arg(&p).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("protocol.bad\\nkey"), "{err}");
+}

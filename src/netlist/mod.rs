@@ -33,8 +33,21 @@ pub struct Fault {
 }
 
 impl fmt::Display for Fault {
+    /// One line per fault: control characters of a key (a newline) are shown escaped.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
+        let one_line = |s: &str| -> String {
+            s.chars()
+                .flat_map(|c| {
+                    let v: Vec<char> = if c.is_control() {
+                        c.escape_default().collect()
+                    } else {
+                        vec![c]
+                    };
+                    v
+                })
+                .collect()
+        };
+        write!(f, "{}: {}", one_line(&self.path), one_line(&self.message))
     }
 }
 
@@ -136,7 +149,10 @@ pub fn from_value(v: &Value) -> Result<Netlist, NetlistError> {
         Some(nl) if cx.faults.is_empty() => Ok(nl),
         _ => {
             if cx.faults.is_empty() {
-                cx.fault("$", "invalid netlist");
+                cx.fault(
+                    "$",
+                    format!("expected a netlist object, got {}", type_name(v)),
+                );
             }
             Err(NetlistError::Invalid(cx.faults))
         }
@@ -148,9 +164,11 @@ struct Cx {
 }
 
 impl Cx {
+    /// Record a fault; the root of the document is `$`.
     fn fault(&mut self, path: impl Into<String>, msg: impl Into<String>) {
+        let path = path.into();
         self.faults.push(Fault {
-            path: path.into(),
+            path: if path.is_empty() { "$".into() } else { path },
             message: msg.into(),
         });
     }
