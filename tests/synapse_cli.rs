@@ -160,7 +160,7 @@ fn bad_input_exits_with_code_2() {
             "--amplitudes",
             "1",
         ]),
-        "--area",
+        "area 0.1 cannot be given for the ladder kernel",
     );
     assert_bad_input(
         &physlearn(&[
