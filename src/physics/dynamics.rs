@@ -555,7 +555,16 @@ pub struct Sample {
 
 impl<'a> Dynamics<'a> {
     pub fn new(net: &'a Network, settings: SolverSettings) -> Result<Self, PhysicsError> {
-        let mut eq = DynamicEquilibrium::new(net)?;
+        Self::with_spd_options(net, settings, super::linsolve::default_options())
+    }
+
+    /// As [`Self::new`] with explicit ordering and factor options of the sparse Cholesky.
+    pub fn with_spd_options(
+        net: &'a Network,
+        settings: SolverSettings,
+        opts: super::linsolve::SpdOptions,
+    ) -> Result<Self, PhysicsError> {
+        let mut eq = DynamicEquilibrium::with_options(net, opts)?;
         eq.set_reuse(settings.factor_reuse);
         // The reused-factor solves stay four orders below the integrator's rtol (1e-10 at the
         // default 1e-6, never looser, never tighter than 1e-13); the implicit method's
@@ -669,6 +678,22 @@ impl<'a> Dynamics<'a> {
     /// Triangular solve pairs (`L Lᵀ`) of the RHS solves so far.
     pub fn triangular_solves(&self) -> u64 {
         self.scratch.borrow().eq.solver_stats().1
+    }
+
+    /// The symbolic analysis of the network's equilibrium matrix (share it with
+    /// [`super::equilibrium::Equilibrium::with_analysis`] instead of analysing again).
+    pub fn analysis(&self) -> std::sync::Arc<super::linsolve::SpdAnalysis> {
+        self.scratch.borrow().eq.analysis().clone()
+    }
+
+    /// Ordering, storage and size of the factor of the RHS solves.
+    pub fn factor_info(&self) -> super::linsolve::FactorInfo {
+        self.scratch.borrow().eq.solver().info().clone()
+    }
+
+    /// Bytes of the numerical state of the RHS solver (matrix values, factor, workspaces).
+    pub fn factor_numeric_bytes(&self) -> usize {
+        self.scratch.borrow().eq.solver().numeric_bytes()
     }
 
     /// Wall time spent in the network solves of the right-hand side so far.

@@ -9,9 +9,12 @@
 //! `k_e = a_e + c_e g_L/(c_e + g_L)`, `k_e r_e = a_e l_e` (arms at their DC state). The pattern
 //! (union of all element and output blocks) is analysed once; values are refactored per call.
 
-use super::linsolve::{LinSolveError, SpdSolver};
+use super::linsolve::{
+    default_options, FactorInfo, LinSolveError, SpdAnalysis, SpdOptions, SpdSolver,
+};
 use super::model::{Network, Stencil};
 use super::PhysicsError;
+use std::sync::Arc;
 
 /// Whether arms carry their dynamic state or sit at DC.
 #[derive(Copy, Clone, Debug, PartialEq)]
@@ -37,7 +40,9 @@ struct FlatTerms {
     slot_ptr: Vec<u32>,
     slots: Vec<(u32, f64)>,
     free_ptr: Vec<u32>,
-    free: Vec<(u32, f64)>,
+    /// (free index, coefficient): same size as `(u32, f64)`, and sliceable as the public
+    /// [`Equilibrium::element_free_terms`].
+    free: Vec<(usize, f64)>,
     dir_ptr: Vec<u32>,
     dir: Vec<(u32, f64)>,
 }
@@ -50,7 +55,7 @@ impl FlatTerms {
         f.dir_ptr.push(0);
         for t in terms {
             f.slots.extend(t.slots.iter().map(|&(a, c)| (a as u32, c)));
-            f.free.extend(t.free.iter().map(|&(a, c)| (a as u32, c)));
+            f.free.extend_from_slice(&t.free);
             f.dir.extend(t.dir.iter().map(|&(a, c)| (a as u32, c)));
             f.slot_ptr.push(f.slots.len() as u32);
             f.free_ptr.push(f.free.len() as u32);
@@ -64,7 +69,6 @@ impl FlatTerms {
 #[derive(Clone, Debug)]
 pub struct Equilibrium {
     solver: SpdSolver,
-    elem: Vec<Terms>,
     /// The element terms flattened (CSR-like) for the assembly loop.
     flat: FlatTerms,
     out: Vec<Terms>,
@@ -135,37 +139,51 @@ fn split(net: &Network, st: &Stencil) -> (Coeffs, Coeffs) {
     (free, dir)
 }
 
-/// The pattern of `A_f` (union of all element and output blocks) with its symbolic analysis, and
-/// every element's and output's terms (element terms first, then outputs).
-fn analyse(net: &Network) -> Result<(SpdSolver, Vec<Terms>), PhysicsError> {
-    let mut pairs = Vec::new();
-    let stencils: Vec<&Stencil> = net
-        .elements
-        .iter()
-        .map(|e| &e.stencil)
-        .chain(net.outputs.iter().map(|o| &o.stencil))
-        .collect();
-    let mut split_all = Vec::with_capacity(stencils.len());
-    for st in &stencils {
-        let (free, dir) = split(net, st);
-        for &(a, _) in &free {
-            for &(b, _) in &free {
-                pairs.push((a, b));
+/// The pattern of `A_f` (union of all element and output blocks) with its symbolic analysis
+/// (`shared`, when given and of this network's pattern, else a new one), and every element's and
+/// output's terms (element terms first, then outputs).
+fn analyse(
+    net: &Network,
+    shared: Option<&Arc<SpdAnalysis>>,
+    opts: SpdOptions,
+) -> Result<(SpdSolver, Vec<Terms>), PhysicsError> {
+    let stencils = || {
+        net.elements
+            .iter()
+            .map(|e| &e.stencil)
+            .chain(net.outputs.iter().map(|o| &o.stencil))
+    };
+    let pairs = || {
+        stencils().flat_map(|st| {
+            let (free, _) = split(net, st);
+            let mut v = Vec::with_capacity(free.len() * free.len());
+            for &(a, _) in &free {
+                for &(b, _) in &free {
+                    v.push((a, b));
+                }
             }
-        }
-        split_all.push((free, dir));
-    }
-    let solver = SpdSolver::new(net.n_free, pairs).map_err(|e| PhysicsError::Linear {
+            v
+        })
+    };
+    let lin = |e: LinSolveError| PhysicsError::Linear {
         what: format!("symbolic analysis: {e}"),
-    })?;
-    let mut terms = Vec::with_capacity(split_all.len());
-    for (free, dir) in split_all {
+    };
+    let solver = match shared {
+        Some(an) if an.dim() == net.n_free => SpdSolver::with_analysis(an.clone()),
+        _ => SpdSolver::with_options(net.n_free, pairs(), opts).map_err(lin)?,
+    };
+    let mut terms = Vec::with_capacity(net.elements.len() + net.outputs.len());
+    for st in stencils() {
+        let (free, dir) = split(net, st);
         let mut slots = Vec::new();
         for &(a, ca) in &free {
             for &(b, cb) in &free {
                 if a >= b {
-                    if let Some(s) = solver.slot(a, b) {
-                        slots.push((s, ca * cb));
+                    match solver.slot(a, b) {
+                        Some(s) => slots.push((s, ca * cb)),
+                        // A shared analysis of another pattern: analyse this one.
+                        None if shared.is_some() => return analyse(net, None, opts),
+                        None => {}
                     }
                 }
             }
@@ -177,7 +195,26 @@ fn analyse(net: &Network) -> Result<(SpdSolver, Vec<Terms>), PhysicsError> {
 
 impl Equilibrium {
     pub fn new(net: &Network) -> Result<Self, PhysicsError> {
-        let (solver, mut terms) = analyse(net)?;
+        Self::build(net, None, default_options())
+    }
+
+    /// As [`Self::new`] with explicit ordering and factor options.
+    pub fn with_options(net: &Network, opts: SpdOptions) -> Result<Self, PhysicsError> {
+        Self::build(net, None, opts)
+    }
+
+    /// As [`Self::new`], sharing the symbolic analysis `an` of the same network (e.g.
+    /// [`DynamicEquilibrium::analysis`]) instead of repeating it.
+    pub fn with_analysis(net: &Network, an: &Arc<SpdAnalysis>) -> Result<Self, PhysicsError> {
+        Self::build(net, Some(an), default_options())
+    }
+
+    fn build(
+        net: &Network,
+        shared: Option<&Arc<SpdAnalysis>>,
+        opts: SpdOptions,
+    ) -> Result<Self, PhysicsError> {
+        let (solver, mut terms) = analyse(net, shared, opts)?;
         let out = terms.split_off(net.elements.len());
         let flat = FlatTerms::new(&terms);
         Ok(Equilibrium {
@@ -190,13 +227,34 @@ impl Equilibrium {
                 ..Default::default()
             },
             solver,
-            elem: terms,
             out,
         })
     }
 
     pub fn n_free(&self) -> usize {
         self.rhs.len()
+    }
+
+    /// The symbolic analysis (shareable with other equilibria of the same network).
+    pub fn analysis(&self) -> &Arc<SpdAnalysis> {
+        self.solver.analysis()
+    }
+
+    /// Ordering, storage and size of the factor.
+    pub fn factor_info(&self) -> &FactorInfo {
+        self.solver.info()
+    }
+
+    /// Free the numerical factor (the next solve refactorises): for an equilibrium used only at
+    /// cycle boundaries next to the dynamics' own factor.
+    pub fn release_factor(&mut self) {
+        self.reuse.have = false;
+        self.solver.release_factor();
+    }
+
+    /// Bytes of the numerical state (matrix values and factor held now).
+    pub fn numeric_bytes(&self) -> usize {
+        self.solver.numeric_bytes()
     }
 
     pub fn solver_stats(&self) -> (u64, u64) {
@@ -440,7 +498,7 @@ impl Equilibrium {
                 .sum();
             let f = kr - k * yd;
             for &(i, c) in &ft.free[ft.free_ptr[e] as usize..ft.free_ptr[e + 1] as usize] {
-                self.rhs[i as usize] += c * f;
+                self.rhs[i] += c * f;
             }
         }
         r.cur.clone_from(&r.base);
@@ -497,7 +555,8 @@ impl Equilibrium {
 
     /// `q_e` restricted to the free DOFs, as (free index, coefficient).
     pub fn element_free_terms(&self, e: usize) -> &[(usize, f64)] {
-        &self.elem[e].free
+        let f = &self.flat;
+        &f.free[f.free_ptr[e] as usize..f.free_ptr[e + 1] as usize]
     }
 
     /// `q_k` of output k restricted to the free DOFs.
@@ -603,7 +662,30 @@ pub struct DynamicEquilibrium {
 
 impl DynamicEquilibrium {
     pub fn new(net: &Network) -> Result<Self, PhysicsError> {
-        let (solver, mut terms) = analyse(net)?;
+        Self::build(net, None, default_options())
+    }
+
+    /// As [`Self::new`] with explicit ordering and factor options.
+    pub fn with_options(net: &Network, opts: SpdOptions) -> Result<Self, PhysicsError> {
+        Self::build(net, None, opts)
+    }
+
+    /// As [`Self::new`], sharing the symbolic analysis `an` of the same network.
+    pub fn with_analysis(net: &Network, an: &Arc<SpdAnalysis>) -> Result<Self, PhysicsError> {
+        Self::build(net, Some(an), default_options())
+    }
+
+    /// The symbolic analysis (shareable with other equilibria of the same network).
+    pub fn analysis(&self) -> &Arc<SpdAnalysis> {
+        self.solver.analysis()
+    }
+
+    fn build(
+        net: &Network,
+        shared: Option<&Arc<SpdAnalysis>>,
+        opts: SpdOptions,
+    ) -> Result<Self, PhysicsError> {
+        let (solver, mut terms) = analyse(net, shared, opts)?;
         let out = terms.split_off(net.elements.len());
         let ne = terms.len();
         let nf = net.n_free;
@@ -712,6 +794,17 @@ impl DynamicEquilibrium {
     /// (numerical factorisations, triangular solves) so far.
     pub fn solver_stats(&self) -> (u64, u64) {
         (self.solver.n_factor, self.solver.n_solve)
+    }
+
+    /// The sparse solver (ordering, factor sizes; benchmarks time its factorisation and solves).
+    pub fn solver(&self) -> &SpdSolver {
+        &self.solver
+    }
+
+    /// The sparse solver, mutably (benchmarks). Refactorising or solving through it leaves the
+    /// reuse state of this equilibrium valid only if the matrix values are left unchanged.
+    pub fn solver_mut(&mut self) -> &mut SpdSolver {
+        &mut self.solver
     }
 
     #[inline]

@@ -67,9 +67,29 @@ impl<'a> Runner<'a> {
         settings: SolverSettings,
         params: Params,
     ) -> Result<Self, PhysicsError> {
+        Self::build(net, settings, params, true)
+    }
+
+    /// Start at `params` with every filter state at rest (uncharged arms, `z = 0`), without the
+    /// DC solve of [`Self::new`] (benchmarks that start from rest).
+    pub fn at_rest(
+        net: &'a Network,
+        settings: SolverSettings,
+        params: Params,
+    ) -> Result<Self, PhysicsError> {
+        Self::build(net, settings, params, false)
+    }
+
+    fn build(
+        net: &'a Network,
+        settings: SolverSettings,
+        params: Params,
+        at_dc: bool,
+    ) -> Result<Self, PhysicsError> {
         let dynamics = Dynamics::new(net, settings)?;
-        let mut eq = Equilibrium::new(net)?;
-        let (states, at_dc) = match net.examples.first() {
+        // The static solves share the dynamics' symbolic analysis (one ordering per network).
+        let mut eq = Equilibrium::with_analysis(net, &dynamics.analysis())?;
+        let (states, at_dc) = match net.examples.first().filter(|_| at_dc) {
             Some(ex) => match solve_static(net, &mut eq, &params, 0.0, ex) {
                 Ok(free) => (initial_states(net, &params, &free), true),
                 Err(PhysicsError::Singular { .. }) if net.has_no_dc_elements() => {
@@ -79,6 +99,7 @@ impl<'a> Runner<'a> {
             },
             None => (States::zeros(net.n_elements()), false),
         };
+        eq.release_factor();
         let mut breaks: Vec<f64> = net
             .waveforms
             .iter()
@@ -106,14 +127,33 @@ impl<'a> Runner<'a> {
     /// Mean free-state cost at the current parameters (NaN when the DC problem is singular).
     pub fn cost(&mut self) -> f64 {
         let net = self.dynamics.net;
-        mean_cost(net, &mut self.eq, &self.params).unwrap_or(f64::NAN)
+        let c = mean_cost(net, &mut self.eq, &self.params).unwrap_or(f64::NAN);
+        // The static factor is needed again only at the next cycle boundary (refactorised
+        // there anyway): do not hold a second factor through the cycle.
+        self.eq.release_factor();
+        c
+    }
+
+    /// A static equilibrium of this runner's network sharing its symbolic analysis (no second
+    /// ordering or symbolic factorisation).
+    pub fn new_equilibrium(&self) -> Result<Equilibrium, PhysicsError> {
+        Equilibrium::with_analysis(self.dynamics.net, &self.dynamics.analysis())
+    }
+
+    /// Bytes held by the runner's solvers: the shared symbolic analysis once, plus the
+    /// numerical state of the RHS solver and of the static one.
+    pub fn solver_bytes(&self) -> usize {
+        self.dynamics.factor_info().symbolic_bytes
+            + self.dynamics.factor_numeric_bytes()
+            + self.eq.numeric_bytes()
     }
 
     /// Reset every filter state to the free DC state of example `ex` (NON-PHYSICAL).
     pub fn reset_filters(&mut self, ex: usize) -> Result<(), PhysicsError> {
         let net = self.dynamics.net;
-        let free = solve_static(net, &mut self.eq, &self.params, 0.0, &net.examples[ex])?;
-        self.states = initial_states(net, &self.params, &free);
+        let free = solve_static(net, &mut self.eq, &self.params, 0.0, &net.examples[ex]);
+        self.eq.release_factor();
+        self.states = initial_states(net, &self.params, &free?);
         Ok(())
     }
 
