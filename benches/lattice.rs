@@ -1,10 +1,13 @@
 //! `cargo bench --bench lattice`: the pieces of the lattice-n workload (one right-hand-side
-//! evaluation, one equilibrium refactorisation, one sawtooth period) at several sizes. The
-//! side-by-side comparison with SciPy is `bench/lattice_compare.sh`; this bench tracks the
-//! per-evaluation cost between commits.
+//! evaluation, one equilibrium refactorisation, one sawtooth period, one triangular solve pair
+//! and one numerical factorisation under each ordering) at several sizes. The side-by-side
+//! comparison with SciPy is `bench/lattice_compare.sh`, the ordering/storage table
+//! `physlearn bench lattice-solver`; this bench tracks the per-evaluation cost between commits.
 
 use physlearn::generate::lattice_netlist;
 use physlearn::physics::dynamics::Dynamics;
+use physlearn::physics::equilibrium::DynamicEquilibrium;
+use physlearn::physics::linsolve::{FactorChoice, OrderingChoice, SpdOptions};
 use physlearn::physics::model::States;
 use physlearn::protocol::Segment;
 use physlearn::sim::{prepare, Prepared};
@@ -84,4 +87,53 @@ fn one_period(bencher: divan::Bencher, n: usize) {
         }
         v
     });
+}
+
+/// The lattice's dynamic equilibrium factored at the initial conductances under `ordering`
+/// (simplicial factor).
+fn factored(n: usize, ordering: OrderingChoice) -> (DynamicEquilibrium, Vec<f64>) {
+    let prep = prepared(n, 1.0);
+    let net = &prep.network;
+    let p = net.initial_params();
+    let ne = net.n_elements();
+    let (mut k, mut kr) = (vec![0.0; ne], vec![0.0; ne]);
+    for (e, el) in net.elements.iter().enumerate() {
+        let (a, c) = el.conductances(p.w[e]);
+        k[e] = a + c;
+        kr[e] = a * p.l[e];
+    }
+    let opts = SpdOptions {
+        ordering,
+        factor: FactorChoice::Simplicial,
+    };
+    let mut eq = DynamicEquilibrium::with_options(net, opts).expect("analysis");
+    let ex = &net.examples[0];
+    let mut y = vec![0.0; ne];
+    eq.solve(net, &k, &kr, 0.0, &ex.xd, &ex.targets, &mut y)
+        .expect("solve");
+    let rhs = (0..eq.solver().dim())
+        .map(|i| ((i * 7919) % 1000) as f64 * 1e-3)
+        .collect();
+    (eq, rhs)
+}
+
+const ORDERINGS: [OrderingChoice; 2] = [OrderingChoice::Amd, OrderingChoice::NestedDissection];
+
+/// One triangular solve pair (`L Lᵀ`, the floor of every RHS evaluation) under AMD and under
+/// nested dissection.
+#[divan::bench(consts = [64, 128, 256], args = ORDERINGS)]
+fn solve_pair<const N: usize>(bencher: divan::Bencher, ordering: OrderingChoice) {
+    let (mut eq, rhs) = factored(N, ordering);
+    let mut x = rhs.clone();
+    bencher.bench_local(|| {
+        x.copy_from_slice(&rhs);
+        eq.solver_mut().solve_in_place(divan::black_box(&mut x));
+    });
+}
+
+/// One numerical factorisation under AMD and under nested dissection.
+#[divan::bench(consts = [64, 128, 256], args = ORDERINGS, sample_count = 10)]
+fn factorisation<const N: usize>(bencher: divan::Bencher, ordering: OrderingChoice) {
+    let (mut eq, _) = factored(N, ordering);
+    bencher.bench_local(|| eq.solver_mut().factor().expect("factor"));
 }
