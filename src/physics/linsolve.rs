@@ -55,9 +55,10 @@ pub enum OrderingChoice {
 pub enum FactorChoice {
     /// Simplicial: measured the faster for the single-vector solves that dominate every run
     /// (`physlearn bench lattice-solver`: on lattice-64…512, under AMD or nested dissection,
-    /// the simplicial solve takes 0.6–0.75× the time of the own supernodal one below and
-    /// 0.35–0.4× that of faer's; the supernodal factorisation is 3–5× faster, which pays only
-    /// below ~100 solves per factorisation, while the dynamics reuse one factor for hundreds).
+    /// the simplicial solve pair takes about half the time of the own supernodal one and a
+    /// quarter to a third of faer's supernodal solve; the supernodal factorisation is 3–5×
+    /// faster, which pays only below ~100 solves per factorisation, while the dynamics reuse
+    /// one factor for hundreds).
     #[default]
     Auto,
     /// Column by column (sparse columns; one pass over `L` per triangular solve).
