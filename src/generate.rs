@@ -610,6 +610,30 @@ fn t4_flow_classifier() -> Value {
 /// reference's file format); without it they are drawn U[0.5, 1.5] from ChaCha8 (seed
 /// 20240601 + n), which differs from the reference's NumPy draw.
 pub fn lattice(n: usize, v_left: f64, g0: Option<Vec<f64>>) -> Result<Value, GenerateError> {
+    lattice_form(n, v_left, g0, false)
+}
+
+/// Networks with at least this many elements are written in the compact form by `generate`
+/// (model card + element group) unless asked otherwise.
+pub const COMPACT_MIN_EDGES: usize = 10_000;
+
+/// The `lattice-n` netlist of [`lattice`] in the compact form: one model card (`memristor`)
+/// and one element group (edge list of node indices, per-edge initial conductances). It loads
+/// to the same network as the verbose form (test `compact_lattice_equals_verbose`).
+pub fn lattice_compact(
+    n: usize,
+    v_left: f64,
+    g0: Option<Vec<f64>>,
+) -> Result<Value, GenerateError> {
+    lattice_form(n, v_left, g0, true)
+}
+
+fn lattice_form(
+    n: usize,
+    v_left: f64,
+    g0: Option<Vec<f64>>,
+    compact: bool,
+) -> Result<Value, GenerateError> {
     if n < 3 {
         return Err(GenerateError::Invalid(format!(
             "lattice needs n ≥ 3, got {n}"
@@ -645,25 +669,19 @@ pub fn lattice(n: usize, v_left: f64, g0: Option<Vec<f64>>) -> Result<Value, Gen
     let nodes: Vec<Value> = (0..n * n)
         .map(|k| json!({"id": format!("n{k}"), "pos": [(k % n) as f64, (k / n) as f64]}))
         .collect();
-    let elements: Vec<Value> = edges
-        .iter()
-        .enumerate()
-        .map(|(e, &(i, j))| {
-            json!({"id": format!("e{e}"), "type": "nanofluidic_cm", "topology": "series_leaky",
-                   "nodes": [format!("n{i}"), format!("n{j}")], "w": g0[e], "w_min": 1e-3, "w_max": 1e12, "bound": "hard",
-                   "arm": {"C": 1.0, "g_leak": 0.01}, "signal": "polar",
-                   "update": {"rho": 0.01, "theta": 0.05, "polarity": 1, "nonlinearity": {"kind": "dead_zone"}}})
-        })
-        .collect();
+    // The element parameters shared by every edge (the model card of the compact form).
+    let card = json!({"type": "nanofluidic_cm", "topology": "series_leaky",
+                      "w_min": 1e-3, "w_max": 1e12, "bound": "hard",
+                      "arm": {"C": 1.0, "g_leak": 0.01}, "signal": "polar",
+                      "update": {"rho": 0.01, "theta": 0.05, "polarity": 1, "nonlinearity": {"kind": "dead_zone"}}});
     let mut sources: Vec<Value> = (0..n)
         .map(|r| json!({"node": format!("n{}", r * n), "value": v_left}))
         .collect();
     sources.extend((0..n).map(|r| json!({"node": format!("n{}", r * n + n - 1), "value": 0.0})));
-    Ok(json!({
+    let mut v = json!({
         "schema": "physlearn-netlist/1",
         "physics": "flow",
         "nodes": nodes,
-        "elements": elements,
         "boundary": {"sources": sources, "outputs": [{"id": "out", "kind": "node", "node": format!("n{out}")}]},
         "task": {"examples": [{"targets": {"out": 0.8}}]},
         "protocol": {"kind": "sawtooth", "beta_max": 1.0, "tau_fast": 1.0, "tau_slow": 9.0, "direction": "fast_rise",
@@ -671,7 +689,96 @@ pub fn lattice(n: usize, v_left: f64, g0: Option<Vec<f64>>) -> Result<Value, Gen
         "solver": {"method": "dopri5", "rtol": 1e-6, "atol": 1e-9, "h_init": 0.1, "h_max": 10.0},
         "record": {"elements": ["e0"], "samples_per_segment": 0},
         "meta": lattice_meta(n, v_left),
-    }))
+    });
+    if compact {
+        v["models"] = json!({"memristor": card});
+        v["element_groups"] = json!([{
+            "model": "memristor",
+            "id_prefix": "e",
+            "edges": edges.iter().map(|&(i, j)| json!([i, j])).collect::<Vec<_>>(),
+            "w": g0,
+        }]);
+    } else {
+        let elements: Vec<Value> = edges
+            .iter()
+            .enumerate()
+            .map(|(e, &(i, j))| {
+                let mut el = card.clone();
+                el["id"] = json!(format!("e{e}"));
+                el["nodes"] = json!([format!("n{i}"), format!("n{j}")]);
+                el["w"] = json!(g0[e]);
+                el
+            })
+            .collect();
+        v["elements"] = Value::Array(elements);
+    }
+    Ok(v)
+}
+
+/// JSON text of a netlist for `generate`: indented like `serde_json::to_string_pretty`, except
+/// that arrays of numbers, strings and short arrays (edge lists, per-edge values) and small
+/// flat objects (nodes) stay on one line, so that a compact netlist stays compact on disk.
+pub fn netlist_text(v: &Value) -> String {
+    fn flat(v: &Value) -> bool {
+        match v {
+            Value::Array(a) => a.iter().all(|x| !x.is_array() && !x.is_object()),
+            Value::Object(m) => m.values().all(|x| match x {
+                Value::Array(_) => flat(x),
+                Value::Object(_) => false,
+                _ => true,
+            }),
+            _ => true,
+        }
+    }
+    fn scalar_or_flat(v: &Value) -> bool {
+        match v {
+            Value::Array(a) => a.iter().all(flat),
+            _ => flat(v),
+        }
+    }
+    fn write(out: &mut String, v: &Value, indent: usize) {
+        let pad = |out: &mut String, k: usize| out.extend(std::iter::repeat_n(' ', k));
+        match v {
+            Value::Object(m) if !(m.is_empty() || indent > 0 && flat(v)) => {
+                out.push_str("{\n");
+                for (i, (k, x)) in m.iter().enumerate() {
+                    pad(out, indent + 2);
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push_str(": ");
+                    write(out, x, indent + 2);
+                    out.push_str(if i + 1 < m.len() { ",\n" } else { "\n" });
+                }
+                pad(out, indent);
+                out.push('}');
+            }
+            Value::Array(a) if !a.is_empty() && !scalar_or_flat(v) => {
+                out.push_str("[\n");
+                for (i, x) in a.iter().enumerate() {
+                    pad(out, indent + 2);
+                    write(out, x, indent + 2);
+                    out.push_str(if i + 1 < a.len() { ",\n" } else { "\n" });
+                }
+                pad(out, indent);
+                out.push(']');
+            }
+            Value::Array(a) if a.iter().any(|x| x.is_object()) => {
+                // Flat objects: one per line.
+                out.push_str("[\n");
+                for (i, x) in a.iter().enumerate() {
+                    pad(out, indent + 2);
+                    out.push_str(&x.to_string());
+                    out.push_str(if i + 1 < a.len() { ",\n" } else { "\n" });
+                }
+                pad(out, indent);
+                out.push(']');
+            }
+            _ => out.push_str(&v.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(&mut out, v, 0);
+    out.push('\n');
+    out
 }
 
 /// `meta` of the lattice-n netlist.

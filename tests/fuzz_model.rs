@@ -19,7 +19,7 @@ fn corpus() -> Vec<(String, String)> {
         .collect();
     files.push(root.join("templates/m1_molecular_template.json"));
     files.sort();
-    files
+    let mut out: Vec<(String, String)> = files
         .into_iter()
         .map(|p| {
             (
@@ -27,7 +27,14 @@ fn corpus() -> Vec<(String, String)> {
                 std::fs::read_to_string(&p).unwrap(),
             )
         })
-        .collect()
+        .collect();
+    // The compact form (model card + element group) as `generate` writes it.
+    let compact = physlearn::generate::lattice_compact(4, 2.0, None).unwrap();
+    out.push((
+        "generate lattice --n 4 --form compact".into(),
+        physlearn::generate::netlist_text(&compact),
+    ));
+    out
 }
 
 fn nodes(v: &Value, prefix: String, out: &mut Vec<String>) {

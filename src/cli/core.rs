@@ -484,6 +484,18 @@ pub struct GenerateArgs {
     /// chem_expand: the molecular_tcl template to expand into the explicit network.
     #[arg(long)]
     pub template: Option<PathBuf>,
+    /// lattice: netlist form. `auto`: compact (one model card and one element group) from
+    /// 10 000 edges on, verbose (one JSON object per element) below; both load to the same
+    /// network.
+    #[arg(long, value_enum, default_value_t = NetlistForm::Auto)]
+    pub form: NetlistForm,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetlistForm {
+    Auto,
+    Verbose,
+    Compact,
 }
 
 pub fn generate(a: GenerateArgs) -> Result<(), Failure> {
@@ -497,7 +509,18 @@ pub fn generate(a: GenerateArgs) -> Result<(), Failure> {
             Some(p) => Some(physlearn::generate::read_g0(p).map_err(Failure::bad_input)?),
             None => None,
         };
-        physlearn::generate::lattice(n, a.v_left, g0)
+        let compact = match a.form {
+            NetlistForm::Auto => {
+                2 * n * n.saturating_sub(1) >= physlearn::generate::COMPACT_MIN_EDGES
+            }
+            NetlistForm::Verbose => false,
+            NetlistForm::Compact => true,
+        };
+        if compact {
+            physlearn::generate::lattice_compact(n, a.v_left, g0)
+        } else {
+            physlearn::generate::lattice(n, a.v_left, g0)
+        }
     } else {
         physlearn::generate::by_name(&a.name)
     };
@@ -505,7 +528,11 @@ pub fn generate(a: GenerateArgs) -> Result<(), Failure> {
         physlearn::generate::GenerateError::Invalid(_) => Failure::bad_input(e),
         other => Failure::other(other),
     })?;
-    let text = serde_json::to_string_pretty(&v).map_err(Failure::other)? + "\n";
+    let text = if v.get("element_groups").is_some() {
+        physlearn::generate::netlist_text(&v)
+    } else {
+        serde_json::to_string_pretty(&v).map_err(Failure::other)? + "\n"
+    };
     match a.out {
         Some(p) => write_atomic(&p, text.as_bytes())?,
         None => super::emit(&text),

@@ -4,6 +4,7 @@
 //! with its JSON path (`elements[3].arm.C: must be > 0, got -1`) and all are reported at once.
 //! The element fields come from the parameter tables in [`params`].
 
+mod cards;
 pub mod chem;
 pub mod dupkeys;
 pub mod params;
@@ -19,7 +20,7 @@ use crate::protocol::{BetaSchedule, Direction, RampShape, SwitchMode};
 use params::{Default_, FieldType, Limit, ParamSpec};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 /// Accepted values of the `schema` field.
@@ -550,11 +551,13 @@ fn build(cx: &mut Cx, root: &Value) -> Option<Netlist> {
         }
     };
 
-    // ---- elements
-    let elems_v = arr(cx, top.get("elements"), "elements", true);
+    // ---- model cards and elements
+    let cards = cards::model_cards(cx, top.get("models"), domain);
+    let has_groups = !matches!(top.get("element_groups"), None | Some(Value::Null));
+    let elems_v = arr(cx, top.get("elements"), "elements", !has_groups);
     let mut elements = Vec::new();
     let mut elem_index: HashMap<String, usize> = HashMap::new();
-    let mut seen_ids: BTreeSet<String> = BTreeSet::new();
+    let mut seen_ids: HashSet<String> = HashSet::new();
     for (i, ev) in elems_v.iter().enumerate() {
         let path = format!("elements[{i}]");
         if let Some(id) = ev.get("id").and_then(Value::as_str) {
@@ -565,13 +568,45 @@ fn build(cx: &mut Cx, root: &Value) -> Option<Netlist> {
                 );
             }
         }
-        if let Some(el) = element(cx, ev, &path, domain, &node_ref, &positions) {
+        let el = match ev.get("model") {
+            None => element(
+                cx,
+                ev,
+                &path,
+                domain,
+                Placement::Json(&node_ref, &positions),
+            ),
+            Some(m) => {
+                cards::carded_element(cx, ev, m, &cards, &path, domain, &node_ref, &positions)
+            }
+        };
+        if let Some(el) = el {
             elem_index.entry(el.name.clone()).or_insert(elements.len());
             elements.push(el);
         }
     }
-    if elems_v.is_empty() && top.get("elements").is_some() {
-        cx.fault("elements", "the network has no elements");
+    let n_verbose = elems_v.len();
+    let groups = cards::element_groups(
+        cx,
+        top.get("element_groups"),
+        &cards,
+        domain,
+        &node_index,
+        &positions,
+        n_verbose,
+        &mut cards::Ids {
+            seen: &seen_ids,
+            index: &mut elem_index,
+        },
+        &mut elements,
+    );
+    drop(seen_ids);
+    if elems_v.is_empty() && groups.n_edges == 0 {
+        if top.get("elements").is_some() {
+            cx.fault("elements", "the network has no elements");
+        } else if has_groups {
+            cx.fault("element_groups", "the network has no elements");
+        }
     }
 
     // ---- boundary
@@ -855,7 +890,7 @@ fn build(cx: &mut Cx, root: &Value) -> Option<Netlist> {
         for (i, el) in net.elements.iter().enumerate() {
             if el.kind.no_dc_path() {
                 cx.fault(
-                    format!("elements[{i}]"),
+                    groups.path(i),
                     format!(
                         "'{}' is a {} element (paper-literal, no static function: no_dc_path); it cannot be used in a static task (task.examples with a sawtooth protocol). Use topology \"shunted\" / type \"sls\", or a \"hold\" protocol for a transient study",
                         el.name,
@@ -1172,50 +1207,113 @@ fn kind_names() -> String {
 
 type NodeRef<'a> = dyn Fn(&mut Cx, Option<&Value>, &str) -> Option<usize> + 'a;
 
+/// Where an element's nodes come from: its own `id` and `nodes` fields (a verbose element), or
+/// nowhere (a model card, validated once as the template of the elements that use it; its
+/// `nodes` and stencil are placeholders the caller replaces).
+enum Placement<'a, 'b> {
+    Json(&'a NodeRef<'b>, &'a [[f64; 2]]),
+    Template,
+}
+
+/// The fault of an element whose two nodes coincide.
+fn same_nodes_fault(cx: &mut Cx, path: String) {
+    cx.fault(path, "an element must connect two different nodes");
+}
+
+/// The stencil of an element between nodes `i` and `j`; elastic bonds need a reference length.
+fn edge_stencil(
+    cx: &mut Cx,
+    nodes_path: impl FnOnce() -> String,
+    domain: Domain,
+    (i, j): (usize, usize),
+    positions: &[[f64; 2]],
+) -> Stencil {
+    if domain == Domain::Elastic2d {
+        let d = ((positions[j][0] - positions[i][0]).powi(2)
+            + (positions[j][1] - positions[i][1]).powi(2))
+        .sqrt();
+        if d <= 1e-12 {
+            cx.fault(
+                nodes_path(),
+                "bond of zero reference length (coincident node positions)",
+            );
+        }
+    }
+    Stencil::edge(domain, i, j, positions)
+}
+
+/// A learning element's initial weight must lie inside its bounds.
+fn initial_weight_check(
+    cx: &mut Cx,
+    path: impl FnOnce() -> String,
+    learns: bool,
+    w0: f64,
+    b: &Bounds,
+) {
+    if learns
+        && w0.is_finite()
+        && b.w_min.is_finite()
+        && b.w_max.is_finite()
+        && (w0 < b.w_min || w0 > b.w_max)
+    {
+        cx.fault(
+            path(),
+            format!(
+                "initial weight {w0} lies outside [w_min, w_max] = [{}, {}]",
+                b.w_min, b.w_max
+            ),
+        );
+    }
+}
+
 fn element(
     cx: &mut Cx,
     v: &Value,
     path: &str,
     domain: Domain,
-    node_ref: &NodeRef<'_>,
-    positions: &[[f64; 2]],
+    placement: Placement<'_, '_>,
 ) -> Option<Element> {
     let mut o = Obj::new(cx, Some(v), path);
     if !o.exists() {
         return None;
     }
-    let id = o.string(cx, "id");
+    let template = matches!(placement, Placement::Template);
+    let id = if template {
+        Some(String::new())
+    } else {
+        o.string(cx, "id")
+    };
     let ty = o.string(cx, "type");
-    let nodes = match o.get("nodes") {
-        Some(Value::Array(a)) if a.len() == 2 => {
-            let a0 = node_ref(cx, a.first(), &format!("{path}.nodes[0]"));
-            let a1 = node_ref(cx, a.get(1), &format!("{path}.nodes[1]"));
-            match (a0, a1) {
-                (Some(x), Some(y)) if x == y => {
-                    cx.fault(
-                        format!("{path}.nodes"),
-                        "an element must connect two different nodes",
-                    );
-                    None
+    let nodes = match placement {
+        Placement::Template => Some((0, 0)),
+        Placement::Json(node_ref, _) => match o.get("nodes") {
+            Some(Value::Array(a)) if a.len() == 2 => {
+                let a0 = node_ref(cx, a.first(), &format!("{path}.nodes[0]"));
+                let a1 = node_ref(cx, a.get(1), &format!("{path}.nodes[1]"));
+                match (a0, a1) {
+                    (Some(x), Some(y)) if x == y => {
+                        same_nodes_fault(cx, format!("{path}.nodes"));
+                        None
+                    }
+                    (Some(x), Some(y)) => Some((x, y)),
+                    _ => None,
                 }
-                (Some(x), Some(y)) => Some((x, y)),
-                _ => None,
             }
-        }
-        Some(other) => {
-            cx.fault(
-                format!("{path}.nodes"),
-                format!("expected two node ids, got {}", describe(other)),
-            );
-            None
-        }
-        None => {
-            cx.fault(format!("{path}.nodes"), "missing required field");
-            None
-        }
+            Some(other) => {
+                cx.fault(
+                    format!("{path}.nodes"),
+                    format!("expected two node ids, got {}", describe(other)),
+                );
+                None
+            }
+            None => {
+                cx.fault(format!("{path}.nodes"), "missing required field");
+                None
+            }
+        },
     };
     let name = match id {
-        Some(s) if !s.is_empty() => s,
+        Some(s) if template || !s.is_empty() => s,
         _ => {
             cx.fault(format!("{path}.id"), "missing or empty element id");
             format!("#{}", path)
@@ -1251,7 +1349,11 @@ fn element(
     }
     // Read every number of the table (also validates limits).
     let mut vals: HashMap<&str, f64> = HashMap::new();
-    let mut known: Vec<&'static str> = vec!["id", "type", "nodes"];
+    let mut known: Vec<&'static str> = if template {
+        vec!["type"]
+    } else {
+        vec!["id", "type", "nodes"]
+    };
     for p in table {
         known.push(p.name);
         match p.ty {
@@ -1342,7 +1444,7 @@ fn element(
     let (kind, w0, l0, w_is_direct, arm, chem, channels) = match ty.as_str() {
         "resistor" => (
             ElementKind::Resistor,
-            getn("w"),
+            getn(params::weight_field(&ty)),
             0.0,
             true,
             None,
@@ -1351,7 +1453,7 @@ fn element(
         ),
         "spring" => (
             ElementKind::Spring,
-            getn("k"),
+            getn(params::weight_field(&ty)),
             getn("rest_length"),
             true,
             None,
@@ -1407,7 +1509,7 @@ fn element(
             };
             (
                 ElementKind::NanofluidicCm(topo),
-                getn("w"),
+                getn(params::weight_field(&ty)),
                 0.0,
                 topo == Topology::Shunted,
                 Some(arm),
@@ -1453,7 +1555,7 @@ fn element(
             known.push("update_rest_length");
             (
                 ElementKind::Sls,
-                getn("k"),
+                getn(params::weight_field(&ty)),
                 getn("rest_length"),
                 true,
                 Some(arm),
@@ -1479,7 +1581,7 @@ fn element(
             };
             (
                 ElementKind::Maxwell,
-                getn("k_m"),
+                getn(params::weight_field(&ty)),
                 0.0,
                 false,
                 Some(arm),
@@ -1523,7 +1625,7 @@ fn element(
             };
             (
                 ElementKind::Mechanochemical,
-                getn("w"),
+                getn(params::weight_field(&ty)),
                 if domain == Domain::Elastic2d {
                     getn("rest_length")
                 } else {
@@ -1536,50 +1638,23 @@ fn element(
             )
         }
     };
-    if learns_kind
-        && w0.is_finite()
-        && bounds.w_min.is_finite()
-        && bounds.w_max.is_finite()
-        && !channels.is_empty()
-        && (w0 < bounds.w_min || w0 > bounds.w_max)
-    {
-        cx.fault(
-            path.to_string(),
-            format!(
-                "initial weight {w0} lies outside [w_min, w_max] = [{}, {}]",
-                bounds.w_min, bounds.w_max
-            ),
-        );
-    }
-    if !learns_kind || channels.is_empty() {
+    let learns = learns_kind && !channels.is_empty();
+    initial_weight_check(cx, || path.to_string(), learns && !template, w0, &bounds);
+    if !learns_kind {
         // Fixed elements: no window needed; keep w_min only as an SPD guard.
-        if !learns_kind {
-            bounds = Bounds {
-                w_min: 0.0,
-                w_max: f64::INFINITY,
-                mode: BoundMode::Hard,
-            };
-        }
+        bounds = Bounds {
+            w_min: 0.0,
+            w_max: f64::INFINITY,
+            mode: BoundMode::Hard,
+        };
     }
     o.finish(cx, &known);
     let (i, j) = nodes?;
-    let stencil = Stencil::edge(domain, i, j, positions);
-    if domain == Domain::Elastic2d {
-        let d = ((positions[j][0] - positions[i][0]).powi(2)
-            + (positions[j][1] - positions[i][1]).powi(2))
-        .sqrt();
-        if d <= 1e-12 {
-            cx.fault(
-                format!("{path}.nodes"),
-                "bond of zero reference length (coincident node positions)",
-            );
-        }
-    }
-    Some(Element {
+    let mut el = Element {
         name,
         kind,
         nodes: (NodeId(i), NodeId(j)),
-        stencil,
+        stencil: Stencil::node(0),
         w0,
         l0,
         bounds,
@@ -1587,5 +1662,9 @@ fn element(
         arm,
         chem,
         channels,
-    })
+    };
+    if let Placement::Json(_, positions) = placement {
+        el.stencil = edge_stencil(cx, || format!("{path}.nodes"), domain, (i, j), positions);
+    }
+    Some(el)
 }

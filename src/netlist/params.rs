@@ -292,6 +292,21 @@ pub fn kind_learns(kind: &str) -> bool {
     !matches!(kind, "resistor" | "spring")
 }
 
+/// The field holding a kind's initial weight `w0` (conductance, stiffness or Maxwell spring):
+/// what the per-edge `w`/`k`/`k_m` array of an element group sets.
+pub fn weight_field(kind: &str) -> &'static str {
+    match kind {
+        "spring" | "sls" => "k",
+        "maxwell" => "k_m",
+        _ => "w",
+    }
+}
+
+/// Whether a kind has an initial rest-length offset `rest_length` in elastic2d physics.
+pub fn has_rest_length(kind: &str) -> bool {
+    matches!(kind, "spring" | "sls" | "mechanochemical")
+}
+
 /// Default learning rate per kind.
 pub fn default_rho(kind: &str) -> f64 {
     match kind {

@@ -82,6 +82,7 @@ fn update_schema() -> Value {
 /// The full schema.
 pub fn json_schema() -> Value {
     let mut variants = Vec::new();
+    let mut cards = Vec::new();
     for (kind, domain, table) in params::KINDS {
         let mut props = Map::new();
         props.insert("id".into(), json!({"type": "string", "minLength": 1}));
@@ -110,21 +111,64 @@ pub fn json_schema() -> Value {
             "additionalProperties": false,
             "properties": props,
         }));
+        // The model card of this kind: the same fields without id and nodes.
+        let mut card_props = props.clone();
+        card_props.remove("id");
+        card_props.remove("nodes");
+        cards.push(json!({
+            "title": format!("{kind} model card"),
+            "type": "object",
+            "required": ["type"],
+            "additionalProperties": false,
+            "properties": card_props,
+        }));
     }
+    let node_ref = json!({"oneOf": [{"type": "string"}, {"type": "integer", "minimum": 0}]});
+    variants.push(json!({
+        "title": "element of a model card",
+        "description": "the card named by `model` with this element's fields laid over it (nested objects field by field); `type`, when given, must equal the card's",
+        "type": "object",
+        "required": ["id", "model", "nodes"],
+        "properties": {
+            "id": {"type": "string", "minLength": 1},
+            "model": {"type": "string"},
+            "nodes": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2},
+        },
+    }));
+    let per_edge = json!({"type": "array", "items": {"type": "number"},
+        "description": "one value per edge (the initial weight w/k/k_m of the card's kind, or rest_length in elastic2d)"});
+    let group = json!({
+        "type": "object",
+        "required": ["model", "edges"],
+        "additionalProperties": false,
+        "properties": {
+            "model": {"type": "string", "description": "the model card of every element of the group"},
+            "id_prefix": {"type": "string", "default": "e", "description": "element k is named id_prefix + (id_start + k)"},
+            "id_start": {"type": "integer", "minimum": 0, "description": "default: the index of the group's first element in the element list"},
+            "edges": {"type": "array", "items": {"type": "array", "items": node_ref, "minItems": 2, "maxItems": 2},
+                      "description": "[i, j] per element: node indices (positions in nodes) or node ids"},
+            "w": per_edge, "k": per_edge, "k_m": per_edge, "rest_length": per_edge,
+        },
+    });
     let num = json!({"type": "number"});
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "physlearn netlist",
         "description": "Physical learning network: nodes, elements, boundary, task, protocol and solver settings. See docs/netlist.md.",
         "type": "object",
-        "required": ["schema", "physics", "nodes", "elements", "boundary"],
+        "required": ["schema", "physics", "nodes", "boundary"],
+        "anyOf": [{"required": ["elements"]}, {"required": ["element_groups"]}],
         "additionalProperties": false,
         "properties": {
             "schema": {"enum": super::SCHEMA_IDS},
             "physics": {"enum": ["flow", "elastic2d"]},
             "nodes": {"type": "array", "items": {"type": "object", "required": ["id"], "additionalProperties": false,
                 "properties": {"id": {"type": "string"}, "pos": {"type": "array", "items": num, "minItems": 2, "maxItems": 2}}}},
+            "models": {"type": "object", "additionalProperties": {"oneOf": cards},
+                       "description": "named model cards: element fields shared by the elements that name them"},
             "elements": {"type": "array", "items": {"oneOf": variants}},
+            "element_groups": {"type": "array", "items": group,
+                               "description": "compact form: per group one model card, an edge list and per-edge initial values; expanded after elements, in order"},
             "boundary": {"type": "object", "additionalProperties": false, "properties": {
                 "sources": {"type": "array", "items": {"type": "object", "required": ["node", "value"], "additionalProperties": false, "properties": {
                     "node": {"type": "string"},

@@ -1,0 +1,538 @@
+//! Compact netlists: model cards (`models`) and element groups (`element_groups`).
+//!
+//! A model card is a named set of element fields (`type`, `topology`, `arm`, `update`, bounds,
+//! `signal`, ...). An element that names a card (`"model": "cm1"`) is the card with the
+//! element's own fields laid over it (nested objects field by field), validated exactly like a
+//! verbose element. An element group is an edge list of one card with per-edge initial weights
+//! (and rest lengths): each edge expands to the element the verbose form would give, without a
+//! JSON object per edge. Faults name where the value was written: `models.cm1.arm.C`,
+//! `elements[12].model`, `element_groups[0].w[1234]`.
+
+use super::{
+    check_limit, describe, edge_stencil, element, initial_weight_check, params, same_nodes_fault,
+    type_name, Cx, Limit, NodeRef, Obj, Placement,
+};
+use crate::physics::model::{Domain, Element, NodeId};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
+
+/// One validated model card.
+pub(super) struct Card<'v> {
+    map: &'v Map<String, Value>,
+    ty: Option<String>,
+    /// The card as an element (placeholder nodes and id); `None` when the card has faults.
+    template: Option<Element>,
+}
+
+/// The `models` table: every card is validated once, at `models.NAME`.
+pub(super) fn model_cards<'v>(
+    cx: &mut Cx,
+    v: Option<&'v Value>,
+    domain: Domain,
+) -> BTreeMap<String, Card<'v>> {
+    let mut out = BTreeMap::new();
+    let map = match v {
+        None | Some(Value::Null) => return out,
+        Some(Value::Object(m)) => m,
+        Some(other) => {
+            cx.fault(
+                "models",
+                format!(
+                    "expected an object of named model cards, got {}",
+                    type_name(other)
+                ),
+            );
+            return out;
+        }
+    };
+    for (name, cv) in map {
+        let path = format!("models.{name}");
+        let Value::Object(cm) = cv else {
+            cx.fault(
+                path,
+                format!(
+                    "expected a model card (an object of element fields), got {}",
+                    type_name(cv)
+                ),
+            );
+            continue;
+        };
+        let before = cx.faults.len();
+        if cm.get("type").is_none() {
+            cx.fault(
+                format!("{path}.type"),
+                "missing (a model card names its element type)",
+            );
+        }
+        for key in ["id", "nodes", "model"] {
+            if cm.contains_key(key) {
+                cx.fault(
+                    format!("{path}.{key}"),
+                    format!("a model card cannot set \"{key}\" (it belongs to each element)"),
+                );
+            }
+        }
+        let stripped: Value;
+        let card_v = if ["id", "nodes", "model"].iter().any(|k| cm.contains_key(*k)) {
+            let mut m = cm.clone();
+            for key in ["id", "nodes", "model"] {
+                m.remove(key);
+            }
+            stripped = Value::Object(m);
+            &stripped
+        } else {
+            cv
+        };
+        let template = element(cx, card_v, &path, domain, Placement::Template);
+        let ok = cx.faults.len() == before;
+        out.insert(
+            name.clone(),
+            Card {
+                map: cm,
+                ty: cm.get("type").and_then(Value::as_str).map(str::to_string),
+                template: if ok { template } else { None },
+            },
+        );
+    }
+    out
+}
+
+fn card_names(cards: &BTreeMap<String, Card<'_>>) -> String {
+    if cards.is_empty() {
+        "the netlist has no \"models\" table".into()
+    } else {
+        format!(
+            "known: {}",
+            cards.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    }
+}
+
+/// The card an element or group names at `path` (`model`), with the fault when there is none.
+fn lookup<'c, 'v>(
+    cx: &mut Cx,
+    cards: &'c BTreeMap<String, Card<'v>>,
+    m: Option<&Value>,
+    path: String,
+) -> Option<(&'c str, &'c Card<'v>)> {
+    match m {
+        Some(Value::String(name)) => match cards.get_key_value(name) {
+            Some((k, c)) => Some((k.as_str(), c)),
+            None => {
+                cx.fault(
+                    path,
+                    format!("unknown model \"{name}\" ({})", card_names(cards)),
+                );
+                None
+            }
+        },
+        None | Some(Value::Null) => {
+            cx.fault(path, "missing (the name of a model card)");
+            None
+        }
+        Some(other) => {
+            cx.fault(
+                path,
+                format!("expected the name of a model card, got {}", describe(other)),
+            );
+            None
+        }
+    }
+}
+
+/// The card with the element's fields laid over it (nested objects merged field by field).
+fn overlay(base: &Map<String, Value>, top: &Map<String, Value>) -> Map<String, Value> {
+    let mut m = base.clone();
+    for (k, v) in top {
+        if k == "model" {
+            continue;
+        }
+        match (m.get_mut(k), v) {
+            (Some(Value::Object(a)), Value::Object(b)) => {
+                let merged = overlay(a, b);
+                *a = merged;
+            }
+            _ => {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    m
+}
+
+/// Whether the dotted field `key` is written in `m`.
+fn has_field(m: &Map<String, Value>, key: &str) -> bool {
+    let mut cur = m;
+    let mut parts = key.split('.').peekable();
+    while let Some(p) = parts.next() {
+        match cur.get(p) {
+            None => return false,
+            Some(Value::Object(o)) if parts.peek().is_some() => cur = o,
+            Some(_) => return parts.peek().is_none(),
+        }
+    }
+    true
+}
+
+/// A verbose element that names a model card.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn carded_element(
+    cx: &mut Cx,
+    ev: &Value,
+    m: &Value,
+    cards: &BTreeMap<String, Card<'_>>,
+    path: &str,
+    domain: Domain,
+    node_ref: &NodeRef<'_>,
+    positions: &[[f64; 2]],
+) -> Option<Element> {
+    let own = ev.as_object()?;
+    let (name, card) = lookup(cx, cards, Some(m), format!("{path}.model"))?;
+    if let (Some(t), Some(ct)) = (own.get("type"), &card.ty) {
+        if t.as_str() != Some(ct.as_str()) {
+            cx.fault(
+                format!("{path}.type"),
+                format!(
+                    "{} differs from the type of model \"{name}\" ({ct}); an element cannot change its model's type",
+                    describe(t)
+                ),
+            );
+            return None;
+        }
+    }
+    let merged = Value::Object(overlay(card.map, own));
+    let before = cx.faults.len();
+    let el = element(
+        cx,
+        &merged,
+        path,
+        domain,
+        Placement::Json(node_ref, positions),
+    );
+    // Faults of fields the element takes from its card: already reported at the card when
+    // the card itself is faulty; otherwise (a conflict with the element's own fields) they
+    // stay at the element and say where the value came from.
+    let prefix = format!("{path}.");
+    let mut kept = Vec::new();
+    for mut f in cx.faults.drain(before..) {
+        let from_card = f
+            .path
+            .strip_prefix(&prefix)
+            .is_some_and(|k| !has_field(own, k) && has_field(card.map, k));
+        if from_card {
+            if card.template.is_none() {
+                continue;
+            }
+            f.message = format!("{} (from model \"{name}\")", f.message);
+        }
+        kept.push(f);
+    }
+    cx.faults.extend(kept);
+    el
+}
+
+/// Where the elements of the groups sit in the element list (for fault paths).
+pub(super) struct ElementGroups {
+    /// Elements before the groups (the verbose `elements` array).
+    pub first: usize,
+    /// Per group: its elements' range in the element list.
+    pub ranges: Vec<Range<usize>>,
+    /// Edges written in all groups.
+    pub n_edges: usize,
+}
+
+impl ElementGroups {
+    /// The JSON path of element `i` of a netlist without faults.
+    pub fn path(&self, i: usize) -> String {
+        if i < self.first {
+            return format!("elements[{i}]");
+        }
+        match self.ranges.iter().position(|r| r.contains(&i)) {
+            Some(g) => format!("element_groups[{g}].edges[{}]", i - self.ranges[g].start),
+            None => format!("elements[{i}]"),
+        }
+    }
+}
+
+/// Element ids seen so far: the verbose ones (also faulty elements) and the index of every
+/// element.
+pub(super) struct Ids<'a> {
+    pub seen: &'a HashSet<String>,
+    pub index: &'a mut HashMap<String, usize>,
+}
+
+/// One end of an edge: a node index (position in `nodes`) or a node id.
+fn edge_end(
+    cx: &mut Cx,
+    v: &Value,
+    node_index: &HashMap<String, usize>,
+    n_nodes: usize,
+    path: impl FnOnce() -> String,
+) -> Option<usize> {
+    match v {
+        Value::Number(x) => match x.as_u64() {
+            Some(k) if (k as usize) < n_nodes => Some(k as usize),
+            _ => {
+                cx.fault(
+                    path(),
+                    format!(
+                        "node index {x} out of range (a position in \"nodes\", 0 to {})",
+                        n_nodes.saturating_sub(1)
+                    ),
+                );
+                None
+            }
+        },
+        Value::String(s) => match node_index.get(s) {
+            Some(&k) => Some(k),
+            None => {
+                cx.fault(path(), format!("unknown node id \"{s}\""));
+                None
+            }
+        },
+        other => {
+            cx.fault(
+                path(),
+                format!("expected a node index or node id, got {}", type_name(other)),
+            );
+            None
+        }
+    }
+}
+
+/// A per-edge array of group `gpath`: one finite number per edge within the field's limits.
+fn per_edge<'v>(
+    cx: &mut Cx,
+    v: Option<&'v Value>,
+    gpath: &str,
+    key: &str,
+    n_edges: usize,
+) -> Option<&'v [Value]> {
+    match v {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a)) if a.len() == n_edges => Some(a),
+        Some(Value::Array(a)) => {
+            cx.fault(
+                format!("{gpath}.{key}"),
+                format!("has {} values for {n_edges} edges", a.len()),
+            );
+            None
+        }
+        Some(other) => {
+            cx.fault(
+                format!("{gpath}.{key}"),
+                format!(
+                    "expected an array with one value per edge, got {}",
+                    type_name(other)
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// The per-edge fields a group of `ty` elements may carry in `domain`.
+fn per_edge_fields(ty: &str, domain: Domain) -> Vec<&'static str> {
+    let mut f = vec![params::weight_field(ty)];
+    if domain == Domain::Elastic2d && params::has_rest_length(ty) {
+        f.push("rest_length");
+    }
+    f
+}
+
+/// Every per-edge field name of any kind.
+const PER_EDGE_ANY: &[&str] = &["w", "k", "k_m", "rest_length"];
+
+/// The `element_groups` array: appends the groups' elements to `elements`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn element_groups(
+    cx: &mut Cx,
+    v: Option<&Value>,
+    cards: &BTreeMap<String, Card<'_>>,
+    domain: Domain,
+    node_index: &HashMap<String, usize>,
+    positions: &[[f64; 2]],
+    first: usize,
+    ids: &mut Ids<'_>,
+    elements: &mut Vec<Element>,
+) -> ElementGroups {
+    let mut out = ElementGroups {
+        first,
+        ranges: Vec::new(),
+        n_edges: 0,
+    };
+    let groups = super::arr(cx, v, "element_groups", false);
+    let n_nodes = positions.len();
+    for (g, gv) in groups.iter().enumerate() {
+        let gpath = format!("element_groups[{g}]");
+        let start = elements.len();
+        let default_start = first + out.n_edges;
+        let mut o = Obj::new(cx, Some(gv), &gpath);
+        if !o.exists() {
+            if gv.is_null() {
+                cx.fault(gpath, "expected an element group object, got null");
+            }
+            out.ranges.push(start..start);
+            continue;
+        }
+        let card = lookup(cx, cards, o.get("model"), format!("{gpath}.model"));
+        let prefix = o.string(cx, "id_prefix").unwrap_or_else(|| "e".into());
+        let id_start = o.number(cx, "id_start", Some(default_start as f64), Limit::Ge(0.0));
+        if id_start.is_finite() && id_start.fract() != 0.0 {
+            cx.fault(
+                format!("{gpath}.id_start"),
+                format!("must be a whole number, got {id_start}"),
+            );
+        }
+        let id_start = if id_start.is_finite() && id_start >= 0.0 {
+            id_start as usize
+        } else {
+            default_start
+        };
+        let edges = super::arr(cx, o.get("edges"), &format!("{gpath}.edges"), true);
+        out.n_edges += edges.len();
+        let fields = card
+            .and_then(|(_, c)| c.ty.as_deref())
+            .map(|ty| per_edge_fields(ty, domain));
+        let mut arrays: Vec<(&'static str, &[Value])> = Vec::new();
+        for key in PER_EDGE_ANY {
+            let v = o.get(key);
+            if v.is_none_or(Value::is_null) {
+                continue;
+            }
+            match &fields {
+                Some(f) if f.contains(key) => {
+                    if let Some(a) = per_edge(cx, v, &gpath, key, edges.len()) {
+                        arrays.push((key, a));
+                    }
+                }
+                Some(f) => cx.fault(
+                    format!("{gpath}.{key}"),
+                    format!(
+                        "not a per-edge field of these elements (per-edge fields here: {})",
+                        f.join(", ")
+                    ),
+                ),
+                None => {}
+            }
+        }
+        o.finish(cx, &[]);
+        let Some((_, card)) = card else {
+            out.ranges.push(start..start);
+            continue;
+        };
+        let Some(template) = &card.template else {
+            out.ranges.push(start..start);
+            continue;
+        };
+        let ty = card.ty.as_deref().unwrap_or_default();
+        let table = params::KINDS
+            .iter()
+            .find(|k| k.0 == ty)
+            .map(|k| k.2)
+            .unwrap_or_default();
+        let spec = |key: &str| table.iter().find(|p| p.name == key).map(|p| p.min);
+        let learns = params::kind_learns(ty) && !template.channels.is_empty();
+        let wf = params::weight_field(ty);
+        let w_array = arrays.iter().find(|a| a.0 == wf).map(|a| a.1);
+        if w_array.is_none() {
+            // One initial weight for the whole group: checked once.
+            initial_weight_check(
+                cx,
+                || format!("{gpath}.model"),
+                learns,
+                template.w0,
+                &template.bounds,
+            );
+        }
+        elements.reserve(edges.len());
+        for (k, ev) in edges.iter().enumerate() {
+            let ends = match ev {
+                Value::Array(a) if a.len() == 2 => {
+                    let i = edge_end(cx, &a[0], node_index, n_nodes, || {
+                        format!("{gpath}.edges[{k}][0]")
+                    });
+                    let j = edge_end(cx, &a[1], node_index, n_nodes, || {
+                        format!("{gpath}.edges[{k}][1]")
+                    });
+                    match (i, j) {
+                        (Some(i), Some(j)) if i == j => {
+                            same_nodes_fault(cx, format!("{gpath}.edges[{k}]"));
+                            None
+                        }
+                        (Some(i), Some(j)) => Some((i, j)),
+                        _ => None,
+                    }
+                }
+                other => {
+                    cx.fault(
+                        format!("{gpath}.edges[{k}]"),
+                        format!(
+                            "expected [i, j] (node indices or ids), got {}",
+                            describe(other)
+                        ),
+                    );
+                    None
+                }
+            };
+            let name = format!("{prefix}{}", id_start + k);
+            if ids.seen.contains(&name) || ids.index.contains_key(&name) {
+                cx.fault(
+                    format!("{gpath}.edges[{k}]"),
+                    format!("duplicate element id \"{name}\" (id_prefix + index)"),
+                );
+                continue;
+            }
+            let mut w0 = template.w0;
+            let mut l0 = template.l0;
+            let mut ok = true;
+            for &(key, a) in &arrays {
+                let p = || format!("{gpath}.{key}[{k}]");
+                let x = match a[k].as_f64() {
+                    Some(x) => x,
+                    None => {
+                        cx.fault(p(), format!("expected a number, got {}", type_name(&a[k])));
+                        ok = false;
+                        continue;
+                    }
+                };
+                let before = cx.faults.len();
+                check_limit(cx, &p(), x, spec(key).unwrap_or(Limit::None));
+                ok &= cx.faults.len() == before;
+                if key == wf {
+                    w0 = x;
+                } else {
+                    l0 = x;
+                }
+            }
+            if w_array.is_some() && ok {
+                initial_weight_check(
+                    cx,
+                    || format!("{gpath}.{wf}[{k}]"),
+                    learns,
+                    w0,
+                    &template.bounds,
+                );
+            }
+            let Some((i, j)) = ends else { continue };
+            let stencil = edge_stencil(
+                cx,
+                || format!("{gpath}.edges[{k}]"),
+                domain,
+                (i, j),
+                positions,
+            );
+            ids.index.insert(name.clone(), elements.len());
+            let mut el = template.clone();
+            el.name = name;
+            el.nodes = (NodeId(i), NodeId(j));
+            el.stencil = stencil;
+            el.w0 = w0;
+            el.l0 = l0;
+            elements.push(el);
+        }
+        out.ranges.push(start..elements.len());
+    }
+    out
+}
