@@ -14,6 +14,7 @@ use crate::physics::PhysicsError;
 use serde::Serialize;
 use serde_json::Value;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 /// The physics of a model, one variant per family.
 // One model per run: the variants' sizes do not matter.
@@ -41,8 +42,14 @@ macro_rules! with_system {
 #[derive(Clone, Debug)]
 pub struct Model {
     system: System,
-    /// The netlist as written (JSON).
-    netlist: Value,
+    /// The netlist as written: its JSON tree, built on first use from the text when the model
+    /// was read from text (a large netlist is validated without a tree of its elements).
+    tree: OnceLock<Value>,
+    text: Option<Arc<[u8]>>,
+    /// `meta` of the netlist.
+    meta: Value,
+    /// The `record` section (network families).
+    record: Option<RecordSpec>,
     /// SHA-256 of the netlist bytes (files) or of its compact JSON text.
     sha256: String,
     /// Where it was read from (`None`: built in memory).
@@ -57,7 +64,6 @@ pub fn load(path: impl AsRef<Path>) -> Result<Model, Error> {
         cause: e,
     })?;
     let mut m = Model::from_slice(&bytes)?;
-    m.sha256 = crate::io::output::sha256_hex(&bytes);
     m.path = Some(path.display().to_string());
     Ok(m)
 }
@@ -94,9 +100,16 @@ impl Model {
             }
             .into());
         }
-        let v: Value = serde_json::from_slice(bytes).map_err(syntax)?;
+        let doc = netlist::Doc::from_slice(bytes)?;
         let dups = netlist::dupkeys::duplicate_keys(bytes);
-        let mut m = match (Self::from_value(v), dups.is_empty()) {
+        let built = if doc.is_chemical() {
+            drop(doc);
+            let v: Value = serde_json::from_slice(bytes).map_err(syntax)?;
+            Self::from_value(v)
+        } else {
+            Self::from_doc(&doc, bytes)
+        };
+        let mut m = match (built, dups.is_empty()) {
             (r, true) => r?,
             (Err(Error::Netlist(NetlistError::Invalid(mut f))), false) => {
                 f.splice(0..0, dups);
@@ -108,21 +121,45 @@ impl Model {
         Ok(m)
     }
 
+    /// A network netlist read as a [`netlist::Doc`]; the text is kept for [`Model::netlist`].
+    fn from_doc(doc: &netlist::Doc<'_>, bytes: &[u8]) -> Result<Model, Error> {
+        let nl = netlist::from_doc(doc)?;
+        let prep = crate::sim::prepare(&nl).map_err(prepare_error)?;
+        Ok(Model {
+            system: System::Network(NetworkSystem::new(prep)),
+            tree: OnceLock::new(),
+            text: Some(Arc::from(bytes)),
+            meta: nl.meta,
+            record: Some(nl.record),
+            // Set by the caller (`from_slice`).
+            sha256: String::new(),
+            path: None,
+        })
+    }
+
     /// Validate and resolve a netlist JSON tree.
     pub fn from_value(v: Value) -> Result<Model, Error> {
-        let system = if netlist::chem::is_chemical(&v) {
+        let (system, meta, record) = if netlist::chem::is_chemical(&v) {
             let nl = netlist::chem::from_value(&v)?;
-            System::Chemical(ChemSystem::new(nl.model)?)
+            let meta = v.get("meta").cloned().unwrap_or(Value::Null);
+            (System::Chemical(ChemSystem::new(nl.model)?), meta, None)
         } else {
             let nl = netlist::from_value(&v)?;
             let prep = crate::sim::prepare(&nl).map_err(prepare_error)?;
-            System::Network(NetworkSystem::new(prep))
+            (
+                System::Network(NetworkSystem::new(prep)),
+                nl.meta,
+                Some(nl.record),
+            )
         };
         let text = serde_json::to_string(&v).unwrap_or_default();
         Ok(Model {
             system,
             sha256: crate::io::output::sha256_hex(text.as_bytes()),
-            netlist: v,
+            tree: OnceLock::from(v),
+            text: None,
+            meta,
+            record,
             path: None,
         })
     }
@@ -152,20 +189,23 @@ impl Model {
 
     /// The netlist as written.
     pub fn netlist(&self) -> &Value {
-        &self.netlist
+        self.tree.get_or_init(|| {
+            // The text was parsed once already: it is valid JSON.
+            self.text
+                .as_deref()
+                .and_then(|t| serde_json::from_slice(t).ok())
+                .unwrap_or(Value::Null)
+        })
     }
 
     /// Free-form `meta` of the netlist (generator, seeds).
     pub fn meta(&self) -> &Value {
-        self.netlist.get("meta").unwrap_or(&Value::Null)
+        &self.meta
     }
 
     /// The `record` section of a network netlist (time-series columns of `run`).
     pub fn record(&self) -> Option<RecordSpec> {
-        match &self.system {
-            System::Network(_) => netlist::from_value(&self.netlist).ok().map(|n| n.record),
-            System::Chemical(_) => None,
-        }
+        self.record.clone()
     }
 
     pub fn sha256(&self) -> &str {

@@ -459,3 +459,54 @@ fn group_ids_default_to_the_element_index() {
     assert_eq!(nl.network.elements[11].name, "e11");
     assert_eq!(nl.record.elements, vec![11]);
 }
+
+/// Elements of a shape already validated take a shortcut (template + own id, nodes, values):
+/// their faults equal those of the full validation, which the first element of a shape gets.
+#[test]
+fn repeated_element_shapes_fault_like_the_first_of_their_shape() {
+    let base = physlearn::generate::lattice(4, 1.0, None).unwrap();
+    for (field, value) in [
+        ("w", json!(-1.0)),
+        ("w", json!(1e13)),
+        ("w", json!(0)),
+        ("nodes", json!(["n0", "n0"])),
+        ("nodes", json!(["n0", "zz"])),
+        ("w", json!("x")),
+        ("w", json!(null)),
+    ] {
+        let mut v = base.clone();
+        v["elements"][0][field] = value.clone();
+        v["elements"][17][field] = value.clone();
+        let f = match netlist::from_value(&v) {
+            Err(NetlistError::Invalid(f)) => f,
+            Ok(_) => {
+                // Both valid (a null weight is the default): the same network as written out.
+                let mut w = v.clone();
+                for k in [0, 17] {
+                    w["elements"][k].as_object_mut().unwrap().remove(field);
+                }
+                assert_eq!(loaded(&v), loaded(&w), "{field} = {value}");
+                continue;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let first: Vec<String> = f
+            .iter()
+            .filter_map(|x| {
+                x.path
+                    .strip_prefix("elements[0]")
+                    .map(|p| format!("{p}: {}", x.message))
+            })
+            .collect();
+        let later: Vec<String> = f
+            .iter()
+            .filter_map(|x| {
+                x.path
+                    .strip_prefix("elements[17]")
+                    .map(|p| format!("{p}: {}", x.message))
+            })
+            .collect();
+        assert!(!first.is_empty(), "{field} = {value}: {f:?}");
+        assert_eq!(first, later, "{field} = {value}");
+    }
+}

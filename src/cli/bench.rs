@@ -67,6 +67,18 @@ pub enum BenchWhat {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Load time and peak memory of one netlist file (one file per process, so that the peak
+    /// RSS is this file's): reading, parsing and validating the netlist (what `check` reports
+    /// faults from), then the whole `physlearn::load` (network preparation and load-time
+    /// diagnostics included). Generate the file first, e.g. `physlearn generate lattice --n 256
+    /// --form verbose --out lattice-256.json`.
+    Load {
+        /// The netlist file.
+        file: PathBuf,
+        /// Write the figures as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// The sparse Cholesky of lattice-n under each ordering (AMD, nested dissection) and factor
     /// storage (simplicial, supernodal): entries and bytes of L, analysis, factorisation and
     /// single-vector solve times.
@@ -140,7 +152,83 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
         }
         BenchWhat::LatticeScaling { ns, v_left, out } => lattice_scaling(ns, v_left, out),
         BenchWhat::LatticeSolver { ns, solves, json } => lattice_solver(ns, solves, json),
+        BenchWhat::Load { file, json } => load(file, json),
     }
+}
+
+/// `bench load`: the netlist stage (read, parse, duplicate keys, validation: the same calls as
+/// `physlearn::load`), then a full `physlearn::load` of the same file.
+fn load(file: PathBuf, json_out: Option<PathBuf>) -> Result<(), Failure> {
+    use physlearn::netlist;
+    let mib = |b: Option<u64>| b.unwrap_or(0) as f64 / 1048576.0;
+    let rss_start = rss_bytes();
+    let t0 = std::time::Instant::now();
+    let bytes = std::fs::read(&file)
+        .map_err(|e| Failure::bad_input(anyhow::anyhow!("{}: {e}", file.display())))?;
+    let t_read = t0.elapsed().as_secs_f64();
+    let mut phases = Vec::new();
+    let (elements, chemical) = {
+        let t = std::time::Instant::now();
+        let doc = netlist::Doc::from_slice(&bytes).map_err(Failure::bad_input)?;
+        phases.push(("parse_seconds", t.elapsed().as_secs_f64()));
+        let t = std::time::Instant::now();
+        let dups = netlist::dupkeys::duplicate_keys(&bytes);
+        phases.push(("duplicate_keys_seconds", t.elapsed().as_secs_f64()));
+        if !dups.is_empty() {
+            return Err(Failure::bad_input(netlist::NetlistError::Invalid(dups)));
+        }
+        let t = std::time::Instant::now();
+        let r = if doc.is_chemical() {
+            (0, true)
+        } else {
+            let nl = netlist::from_doc(&doc).map_err(Failure::bad_input)?;
+            (nl.network.elements.len(), false)
+        };
+        phases.push(("validate_seconds", t.elapsed().as_secs_f64()));
+        r
+    };
+    let t_netlist = t0.elapsed().as_secs_f64();
+    let peak_netlist = peak_rss_bytes();
+    let t1 = std::time::Instant::now();
+    drop(bytes);
+    let model = physlearn::load(&file).map_err(|e| Failure::bad_input(anyhow::anyhow!("{e}")))?;
+    let t_model = t1.elapsed().as_secs_f64();
+    let peak_model = peak_rss_bytes();
+    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    let mut v = json!({
+        "file": file.display().to_string(),
+        "bytes": size,
+        "elements": elements,
+        "chemical": chemical,
+        "read_seconds": t_read,
+        "netlist_seconds": t_netlist,
+        "peak_rss_netlist_bytes": peak_netlist,
+        "load_seconds": t_model,
+        "peak_rss_load_bytes": peak_model,
+        "rss_start_bytes": rss_start,
+        "learnables": model.learnables().len(),
+    });
+    for (k, x) in &phases {
+        v[*k] = json!(x);
+    }
+    println!(
+        "{}: {:.1} MB, {elements} elements: read+parse+validate {:.3} s (read {:.3} s, parse {:.3} s, duplicate keys {:.3} s, validate {:.3} s), peak RSS {:.1} MiB; physlearn::load {:.3} s, peak RSS {:.1} MiB",
+        file.display(),
+        size as f64 / 1e6,
+        t_netlist,
+        t_read,
+        phases[0].1,
+        phases[1].1,
+        phases[2].1,
+        mib(peak_netlist),
+        t_model,
+        mib(peak_model)
+    );
+    if let Some(p) = json_out {
+        let text = serde_json::to_string_pretty(&v).map_err(Failure::other)? + "\n";
+        write_atomic(&p, text.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// A memory figure of this process from /proc/self/status (`VmHWM`, `VmRSS`), in bytes.

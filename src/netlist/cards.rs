@@ -333,7 +333,7 @@ fn per_edge<'v>(
 }
 
 /// The per-edge fields a group of `ty` elements may carry in `domain`.
-fn per_edge_fields(ty: &str, domain: Domain) -> Vec<&'static str> {
+pub(super) fn per_edge_fields(ty: &str, domain: Domain) -> Vec<&'static str> {
     let mut f = vec![params::weight_field(ty)];
     if domain == Domain::Elastic2d && params::has_rest_length(ty) {
         f.push("rest_length");

@@ -7,17 +7,40 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::collections::HashSet;
 use std::fmt;
 
+/// One step of the path to the current value.
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// The walk keeps the path as a stack of steps and formats it only for a duplicate (a
+/// 130 560-element netlist has millions of values and, as a rule, no duplicate).
 struct Walk<'a> {
-    path: String,
+    path: &'a mut Vec<Seg>,
     out: &'a mut Vec<Fault>,
 }
 
 impl Walk<'_> {
-    fn child(&mut self, path: String) -> Walk<'_> {
+    fn child(&mut self) -> Walk<'_> {
         Walk {
-            path,
+            path: &mut *self.path,
             out: &mut *self.out,
         }
+    }
+
+    fn path_text(&self) -> String {
+        let mut p = String::new();
+        for s in self.path.iter() {
+            match s {
+                Seg::Key(k) if p.is_empty() => p.push_str(k),
+                Seg::Key(k) => {
+                    p.push('.');
+                    p.push_str(k);
+                }
+                Seg::Index(i) => p.push_str(&format!("[{i}]")),
+            }
+        }
+        p
     }
 }
 
@@ -54,28 +77,42 @@ impl<'de> Visitor<'de> for Walk<'_> {
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         let mut i = 0usize;
         loop {
-            let p = format!("{}[{i}]", self.path);
-            if seq.next_element_seed(self.child(p))?.is_none() {
+            self.path.push(Seg::Index(i));
+            let more = seq.next_element_seed(self.child())?.is_some();
+            self.path.pop();
+            if !more {
                 return Ok(());
             }
             i += 1;
         }
     }
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = HashSet::new();
+        // Small objects (the rule) are checked by a linear scan, large ones by a hash set.
+        let mut seen: Vec<String> = Vec::new();
+        let mut seen_set: HashSet<String> = HashSet::new();
         while let Some(k) = map.next_key::<String>()? {
-            let p = if self.path.is_empty() {
-                k.clone()
+            let dup = if seen_set.is_empty() && seen.len() < 32 {
+                let d = seen.contains(&k);
+                if !d {
+                    seen.push(k.clone());
+                }
+                d
             } else {
-                format!("{}.{k}", self.path)
+                if seen_set.is_empty() {
+                    seen_set.extend(seen.drain(..));
+                }
+                !seen_set.insert(k.clone())
             };
-            if !seen.insert(k) {
+            self.path.push(Seg::Key(k));
+            if dup {
+                let p = self.path_text();
                 self.out.push(Fault {
-                    path: p.clone(),
+                    path: p,
                     message: "duplicate key: JSON keeps only the last value; write it once".into(),
                 });
             }
-            map.next_value_seed(self.child(p))?;
+            map.next_value_seed(self.child())?;
+            self.path.pop();
         }
         Ok(())
     }
@@ -85,9 +122,10 @@ impl<'de> Visitor<'de> for Walk<'_> {
 /// parser, which reports them with their line and column).
 pub fn duplicate_keys(bytes: &[u8]) -> Vec<Fault> {
     let mut out = Vec::new();
+    let mut path = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let _ = Walk {
-        path: String::new(),
+        path: &mut path,
         out: &mut out,
     }
     .deserialize(&mut de);

@@ -18,7 +18,9 @@ use crate::physics::model::{
 };
 use crate::protocol::{BetaSchedule, Direction, RampShape, SwitchMode};
 use params::{Default_, FieldType, Limit, ParamSpec};
+use serde::Deserializer as _;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -132,20 +134,118 @@ pub fn load(path: &std::path::Path) -> Result<(Netlist, Vec<u8>), NetlistError> 
     Ok((nl, bytes))
 }
 
-/// Parse and validate netlist text.
+/// Parse and validate netlist text (without a JSON tree of the element array, see [`Doc`]).
 pub fn parse(bytes: &[u8]) -> Result<Netlist, NetlistError> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| NetlistError::Syntax {
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    })?;
-    from_value(&v)
+    from_doc(&Doc::from_slice(bytes)?)
+}
+
+/// A netlist document read without a JSON tree for its `elements` array: the other top-level
+/// fields as a tree, each element as its JSON text (a slice of the input), parsed and
+/// validated one at a time. A 130 560-element netlist then never holds more than one element
+/// tree.
+pub struct Doc<'a> {
+    /// The document (without `elements` when that is an array).
+    pub top: Value,
+    raw: RawArrays<'a>,
+}
+
+/// Top-level arrays kept as JSON text slices, one per item.
+#[derive(Default)]
+struct RawArrays<'a> {
+    elements: Option<Vec<&'a RawValue>>,
+    nodes: Option<Vec<&'a RawValue>>,
+}
+
+impl<'a> RawArrays<'a> {
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Vec<&'a RawValue>>> {
+        match key {
+            "elements" => Some(&mut self.elements),
+            "nodes" => Some(&mut self.nodes),
+            _ => None,
+        }
+    }
+}
+
+impl<'a> Doc<'a> {
+    /// Parse JSON text (syntax errors as [`NetlistError::Syntax`]).
+    pub fn from_slice(bytes: &'a [u8]) -> Result<Doc<'a>, NetlistError> {
+        let syntax = |e: serde_json::Error| NetlistError::Syntax {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        };
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            let top: Value = serde_json::from_slice(bytes).map_err(syntax)?;
+            return Ok(Doc {
+                top,
+                raw: RawArrays::default(),
+            });
+        }
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let (map, raw) = de.deserialize_map(TopVisitor).map_err(syntax)?;
+        de.end().map_err(syntax)?;
+        Ok(Doc {
+            top: Value::Object(map),
+            raw,
+        })
+    }
+
+    /// Whether this is a chemical netlist (`physics: "chemical"`).
+    pub fn is_chemical(&self) -> bool {
+        chem::is_chemical(&self.top)
+    }
+}
+
+/// The top-level object: `elements` kept as text slices when it is an array.
+struct TopVisitor;
+
+type Top<'de> = (Map<String, Value>, RawArrays<'de>);
+
+impl<'de> serde::de::Visitor<'de> for TopVisitor {
+    type Value = Top<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a netlist object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Top<'de>, A::Error> {
+        let mut m = Map::new();
+        let mut raw_arrays = RawArrays::default();
+        while let Some(k) = map.next_key::<String>()? {
+            if let Some(slot) = raw_arrays.slot(&k) {
+                let raw: &'de RawValue = map.next_value()?;
+                if raw.get().starts_with('[') {
+                    let items: Vec<&'de RawValue> =
+                        serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
+                    *slot = Some(items);
+                    m.shift_remove(&k);
+                } else {
+                    let v: Value =
+                        serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
+                    *slot = None;
+                    m.insert(k, v);
+                }
+            } else {
+                let v: Value = map.next_value()?;
+                m.insert(k, v);
+            }
+        }
+        Ok((m, raw_arrays))
+    }
+}
+
+/// Validate a document read by [`Doc::from_slice`].
+pub fn from_doc(doc: &Doc<'_>) -> Result<Netlist, NetlistError> {
+    validated(&doc.top, &doc.raw)
 }
 
 /// Validate a JSON tree.
 pub fn from_value(v: &Value) -> Result<Netlist, NetlistError> {
+    validated(v, &RawArrays::default())
+}
+
+fn validated(v: &Value, raw: &RawArrays<'_>) -> Result<Netlist, NetlistError> {
     let mut cx = Cx { faults: Vec::new() };
-    let out = build(&mut cx, v);
+    let out = build(&mut cx, v, raw);
     match out {
         Some(nl) if cx.faults.is_empty() => Ok(nl),
         _ => {
@@ -443,7 +543,8 @@ fn arr<'v>(cx: &mut Cx, v: Option<&'v Value>, path: &str, required: bool) -> &'v
     }
 }
 
-fn build(cx: &mut Cx, root: &Value) -> Option<Netlist> {
+fn build(cx: &mut Cx, root: &Value, raw: &RawArrays<'_>) -> Option<Netlist> {
+    let raw_elements = raw.elements.as_deref();
     let mut top = Obj::new(cx, Some(root), "");
     if !top.exists() {
         return None;
@@ -474,12 +575,27 @@ fn build(cx: &mut Cx, root: &Value) -> Option<Netlist> {
     }
 
     // ---- nodes
-    let nodes_v = arr(cx, top.get("nodes"), "nodes", true);
-    let mut node_names = Vec::new();
-    let mut positions = Vec::new();
-    let mut node_index: HashMap<String, usize> = HashMap::new();
-    for (i, nv) in nodes_v.iter().enumerate() {
+    let nodes_v = arr(cx, top.get("nodes"), "nodes", raw.nodes.is_none());
+    let n_nodes = raw.nodes.as_ref().map_or(nodes_v.len(), Vec::len);
+    let mut node_names = Vec::with_capacity(n_nodes);
+    let mut positions = Vec::with_capacity(n_nodes);
+    let mut node_index: HashMap<String, usize> = HashMap::with_capacity(n_nodes);
+    for i in 0..n_nodes {
         let path = format!("nodes[{i}]");
+        let parsed: Value;
+        let nv = match &raw.nodes {
+            None => &nodes_v[i],
+            Some(r) => match serde_json::from_str::<Value>(r[i].get()) {
+                Ok(v) => {
+                    parsed = v;
+                    &parsed
+                }
+                Err(e) => {
+                    cx.fault(path, format!("unreadable node: {e}"));
+                    continue;
+                }
+            },
+        };
         let mut o = Obj::new(cx, Some(nv), &path);
         let id = o.string(cx, "id");
         let pos = match o.get("pos") {
@@ -554,12 +670,37 @@ fn build(cx: &mut Cx, root: &Value) -> Option<Netlist> {
     // ---- model cards and elements
     let cards = cards::model_cards(cx, top.get("models"), domain);
     let has_groups = !matches!(top.get("element_groups"), None | Some(Value::Null));
-    let elems_v = arr(cx, top.get("elements"), "elements", !has_groups);
-    let mut elements = Vec::new();
-    let mut elem_index: HashMap<String, usize> = HashMap::new();
-    let mut seen_ids: HashSet<String> = HashSet::new();
-    for (i, ev) in elems_v.iter().enumerate() {
+    let elems_v = arr(
+        cx,
+        top.get("elements"),
+        "elements",
+        !has_groups && raw_elements.is_none(),
+    );
+    let has_elements = raw_elements.is_some() || top.get("elements").is_some();
+    let n_elems = raw_elements.map_or(elems_v.len(), <[_]>::len);
+    let mut elements = Vec::with_capacity(n_elems);
+    let mut elem_index: HashMap<String, usize> = HashMap::with_capacity(n_elems);
+    let mut seen_ids: HashSet<String> = HashSet::with_capacity(n_elems);
+    // Validated elements by their shape (every field but id, nodes and the per-edge values):
+    // an element of a known shape is its template with its own id, nodes and values, checked
+    // as `element` checks them (a large verbose network repeats a few shapes).
+    let mut shapes: HashMap<String, Element> = HashMap::new();
+    for i in 0..n_elems {
         let path = format!("elements[{i}]");
+        let parsed: Value;
+        let ev = match raw_elements {
+            None => &elems_v[i],
+            Some(raw) => match serde_json::from_str::<Value>(raw[i].get()) {
+                Ok(v) => {
+                    parsed = v;
+                    &parsed
+                }
+                Err(e) => {
+                    cx.fault(path, format!("unreadable element: {e}"));
+                    continue;
+                }
+            },
+        };
         if let Some(id) = ev.get("id").and_then(Value::as_str) {
             if !seen_ids.insert(id.to_string()) {
                 cx.fault(
@@ -569,13 +710,32 @@ fn build(cx: &mut Cx, root: &Value) -> Option<Netlist> {
             }
         }
         let el = match ev.get("model") {
-            None => element(
-                cx,
-                ev,
-                &path,
-                domain,
-                Placement::Json(&node_ref, &positions),
-            ),
+            None => match shape_key(ev, domain) {
+                Some((key, ty)) => match shapes.get(&key) {
+                    Some(t) => same_shape(cx, t, ev, ty, &path, domain, &node_ref, &positions),
+                    None => {
+                        let before = cx.faults.len();
+                        let el = element(
+                            cx,
+                            ev,
+                            &path,
+                            domain,
+                            Placement::Json(&node_ref, &positions),
+                        );
+                        if let (Some(e), true) = (&el, cx.faults.len() == before) {
+                            shapes.insert(key, e.clone());
+                        }
+                        el
+                    }
+                },
+                None => element(
+                    cx,
+                    ev,
+                    &path,
+                    domain,
+                    Placement::Json(&node_ref, &positions),
+                ),
+            },
             Some(m) => {
                 cards::carded_element(cx, ev, m, &cards, &path, domain, &node_ref, &positions)
             }
@@ -585,7 +745,7 @@ fn build(cx: &mut Cx, root: &Value) -> Option<Netlist> {
             elements.push(el);
         }
     }
-    let n_verbose = elems_v.len();
+    let n_verbose = n_elems;
     let groups = cards::element_groups(
         cx,
         top.get("element_groups"),
@@ -601,8 +761,8 @@ fn build(cx: &mut Cx, root: &Value) -> Option<Netlist> {
         &mut elements,
     );
     drop(seen_ids);
-    if elems_v.is_empty() && groups.n_edges == 0 {
-        if top.get("elements").is_some() {
+    if n_elems == 0 && groups.n_edges == 0 {
+        if has_elements {
             cx.fault("elements", "the network has no elements");
         } else if has_groups {
             cx.fault("element_groups", "the network has no elements");
@@ -1206,6 +1366,105 @@ fn kind_names() -> String {
 }
 
 type NodeRef<'a> = dyn Fn(&mut Cx, Option<&Value>, &str) -> Option<usize> + 'a;
+
+/// The shape of a verbose element: its fields but `id`, `nodes` and the per-edge values of its
+/// kind, as JSON text, with its type; `None` unless id is a non-empty string, nodes two strings
+/// and the per-edge values numbers (every other case takes the full validation).
+fn shape_key(ev: &Value, domain: Domain) -> Option<(String, &str)> {
+    let m = ev.as_object()?;
+    let ty = m.get("type")?.as_str()?;
+    if !params::KINDS.iter().any(|k| k.0 == ty) {
+        return None;
+    }
+    if m.get("id")?.as_str().is_none_or(|s| s.is_empty()) {
+        return None;
+    }
+    match m.get("nodes")? {
+        Value::Array(a) if a.len() == 2 && a.iter().all(Value::is_string) => {}
+        _ => return None,
+    }
+    let per_edge = cards::per_edge_fields(ty, domain);
+    let mut key = String::new();
+    for (k, v) in m {
+        if k == "id" || k == "nodes" {
+            continue;
+        }
+        if per_edge.contains(&k.as_str()) {
+            if !v.is_number() {
+                return None;
+            }
+            continue;
+        }
+        key.push_str(&Value::String(k.clone()).to_string());
+        key.push(':');
+        key.push_str(&v.to_string());
+        key.push(',');
+    }
+    Some((key, ty))
+}
+
+/// A verbose element of a validated shape `t`: its nodes and per-edge values, checked with the
+/// same paths and messages as [`element`].
+#[allow(clippy::too_many_arguments)]
+fn same_shape(
+    cx: &mut Cx,
+    t: &Element,
+    ev: &Value,
+    ty: &str,
+    path: &str,
+    domain: Domain,
+    node_ref: &NodeRef<'_>,
+    positions: &[[f64; 2]],
+) -> Option<Element> {
+    let a = ev.get("nodes").and_then(Value::as_array)?;
+    let a0 = node_ref(cx, a.first(), &format!("{path}.nodes[0]"));
+    let a1 = node_ref(cx, a.get(1), &format!("{path}.nodes[1]"));
+    let nodes = match (a0, a1) {
+        (Some(x), Some(y)) if x == y => {
+            same_nodes_fault(cx, format!("{path}.nodes"));
+            None
+        }
+        (Some(x), Some(y)) => Some((x, y)),
+        _ => None,
+    };
+    let table = params::KINDS
+        .iter()
+        .find(|k| k.0 == ty)
+        .map(|k| k.2)
+        .unwrap_or_default();
+    let value = |cx: &mut Cx, key: &str| -> Option<f64> {
+        let spec = table.iter().find(|p| p.name == key)?;
+        match ev.get(key) {
+            Some(Value::Number(n)) => {
+                let v = n.as_f64().unwrap_or(f64::NAN);
+                check_limit(cx, &join(path, key), v, spec.min);
+                Some(v)
+            }
+            _ => match spec.default {
+                Default_::Num(x) => Some(x),
+                _ => None,
+            },
+        }
+    };
+    let per_edge = cards::per_edge_fields(ty, domain);
+    let wf = params::weight_field(ty);
+    let w0 = value(cx, wf).unwrap_or(f64::NAN);
+    let l0 = if per_edge.contains(&"rest_length") {
+        value(cx, "rest_length").unwrap_or(f64::NAN)
+    } else {
+        t.l0
+    };
+    let learns = params::kind_learns(ty) && !t.channels.is_empty();
+    initial_weight_check(cx, || path.to_string(), learns, w0, &t.bounds);
+    let (i, j) = nodes?;
+    let mut el = t.clone();
+    el.name = ev.get("id").and_then(Value::as_str)?.to_string();
+    el.nodes = (NodeId(i), NodeId(j));
+    el.stencil = edge_stencil(cx, || format!("{path}.nodes"), domain, (i, j), positions);
+    el.w0 = w0;
+    el.l0 = l0;
+    Some(el)
+}
 
 /// Where an element's nodes come from: its own `id` and `nodes` fields (a verbose element), or
 /// nowhere (a model card, validated once as the template of the elements that use it; its
