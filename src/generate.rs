@@ -49,13 +49,54 @@ pub const NAMES: &[&str] = &[
 
 /// Build a named netlist.
 pub fn by_name(name: &str) -> Result<Value, GenerateError> {
+    by_name_seeded(name, &Value::Null)
+}
+
+/// The seeds a generator draws with: `meta.seeds` of its output, any of which may be overridden.
+struct Seeds<'a>(&'a Value);
+
+impl Seeds<'_> {
+    /// The seed `name` (default: the documented one).
+    fn get(&self, name: &str, default: u64) -> u64 {
+        self.0.get(name).and_then(Value::as_u64).unwrap_or(default)
+    }
+}
+
+/// Build a named netlist with some of its seeds replaced: `seeds` is an object like the
+/// output's `meta.seeds` (missing names keep their defaults; `null` keeps them all). The output
+/// records the seeds it used in `meta.seeds`.
+pub fn by_name_seeded(name: &str, seeds: &Value) -> Result<Value, GenerateError> {
+    if let Some(m) = seeds.as_object() {
+        let known = match by_name_seeded(name, &Value::Null)?.pointer("/meta/seeds") {
+            Some(Value::Object(k)) => k.keys().cloned().collect::<Vec<_>>(),
+            _ => Vec::new(),
+        };
+        for (k, v) in m {
+            if !known.contains(k) {
+                return Err(GenerateError::Invalid(format!(
+                    "{name} has no seed {k:?} (seeds: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            }
+            if v.as_u64().is_none() {
+                return Err(GenerateError::Invalid(format!(
+                    "{name}: seed {k} = {v} is not an integer ≥ 0"
+                )));
+            }
+        }
+    }
+    let seeds = &Seeds(seeds);
     match name {
-        "t1_flow_allostery" => t1_flow_allostery(FlowElement::Shunted),
+        "t1_flow_allostery" => t1_flow_allostery(FlowElement::Shunted, seeds),
         "t1_flow_allostery_annealed" => {
             // T1 with β annealing β_n = min(β0 (C0/C_n)^{1/2}, 8) over 200 cycles.
             // Annealing needs headroom in η = β/(β + G_th): it starts at β0 = 0.5 (ρ = 2).
             // From β0 = 2 the same schedule reaches only ×484 at cap 32 (η0 = 0.67 already).
-            let mut v = t1_flow_allostery(FlowElement::Shunted)?;
+            let mut v = t1_flow_allostery(FlowElement::Shunted, seeds)?;
             v["protocol"]["beta_max"] = json!(0.5);
             if let Some(els) = v["elements"].as_array_mut() {
                 for el in els {
@@ -69,13 +110,13 @@ pub fn by_name(name: &str) -> Result<Value, GenerateError> {
             v["meta"]["generator"] = json!("physlearn generate t1_flow_allostery_annealed");
             Ok(v)
         }
-        "mechanochemical_t1" => t1_flow_allostery(FlowElement::Mechanochemical),
-        "t2_flow_regression" => t2_flow_regression(),
-        "t3_elastic_allostery" => t3_elastic_allostery(),
+        "mechanochemical_t1" => t1_flow_allostery(FlowElement::Mechanochemical, seeds),
+        "t2_flow_regression" => t2_flow_regression(seeds),
+        "t3_elastic_allostery" => t3_elastic_allostery(seeds),
         "t3_elastic_allostery_rest_length" => {
             // The same task learned through the bonds' rest lengths (plastic flow of the SLS
             // dashpot): tension signal, π = +1 with fast_rise, ρ = 0.2.
-            let mut v = t3_elastic_allostery()?;
+            let mut v = t3_elastic_allostery(seeds)?;
             if let Some(els) = v["elements"].as_array_mut() {
                 for el in els {
                     el["learn"] = json!("rest_length");
@@ -90,7 +131,7 @@ pub fn by_name(name: &str) -> Result<Value, GenerateError> {
                 json!("rest-length learning (tension signal, Hebbian + fast_rise, rho = 0.2)");
             Ok(v)
         }
-        "t4_flow_classifier" => Ok(t4_flow_classifier()),
+        "t4_flow_classifier" => Ok(t4_flow_classifier(seeds)),
         "series_edge" => Ok(series_edge()),
         "maxwell_edge" => Ok(maxwell_edge()),
         other => Err(GenerateError::Invalid(format!(
@@ -159,6 +200,11 @@ enum FlowElement {
     Mechanochemical,
 }
 
+/// Is `seed` one of the seeds generator `name` records in `meta.seeds`?
+pub fn check_seed(name: &str, seed: &str) -> Result<(), GenerateError> {
+    by_name_seeded(name, &json!({ seed: 0 })).map(|_| ())
+}
+
 struct FlowGraph {
     pts: Vec<[f64; 2]>,
     edges: Vec<(usize, usize)>,
@@ -214,11 +260,17 @@ fn element_json(
 /// T1 flow allostery (docs/physics.md §7.1): 40 random points (seed 1), Delaunay edges, source near
 /// (0, 0.5) at V = 1, ground near (1, 0.5), 3 outputs; teacher `w*` log-uniform in [0.2, 5]
 /// (seed 101) gives the targets; student `w0 ~ U[0.5, 1.5]` (seed 102).
-fn t1_flow_allostery(kind: FlowElement) -> Result<Value, GenerateError> {
-    let g = random_flow_graph(40, 1);
+fn t1_flow_allostery(kind: FlowElement, seeds: &Seeds) -> Result<Value, GenerateError> {
+    let sd = [
+        ("points", seeds.get("points", 1)),
+        ("outputs", seeds.get("outputs", 11)),
+        ("teacher", seeds.get("teacher", 101)),
+        ("student", seeds.get("student", 102)),
+    ];
+    let g = random_flow_graph(40, sd[0].1);
     let src = nearest(&g.pts, 0.0, 0.5, &[]);
     let gnd = nearest(&g.pts, 1.0, 0.5, &[src]);
-    let mut orng = ChaCha8Rng::seed_from_u64(11);
+    let mut orng = ChaCha8Rng::seed_from_u64(sd[1].1);
     let mut outs: Vec<usize> = Vec::new();
     while outs.len() < 3 {
         let k = orng.random_range(0..g.pts.len());
@@ -226,13 +278,13 @@ fn t1_flow_allostery(kind: FlowElement) -> Result<Value, GenerateError> {
             outs.push(k);
         }
     }
-    let mut trng = ChaCha8Rng::seed_from_u64(101);
+    let mut trng = ChaCha8Rng::seed_from_u64(sd[2].1);
     let teacher: Vec<f64> = g
         .edges
         .iter()
         .map(|_| (0.2f64.ln() + trng.random::<f64>() * (5.0f64.ln() - 0.2f64.ln())).exp())
         .collect();
-    let mut srng = ChaCha8Rng::seed_from_u64(102);
+    let mut srng = ChaCha8Rng::seed_from_u64(sd[3].1);
     let student: Vec<f64> = g.edges.iter().map(|_| 0.5 + srng.random::<f64>()).collect();
     let boundary = json!({
         "sources": [{"node": format!("n{src}"), "value": 1.0}, {"node": format!("n{gnd}"), "value": 0.0}],
@@ -300,7 +352,7 @@ fn t1_flow_allostery(kind: FlowElement) -> Result<Value, GenerateError> {
         m.insert(
             "meta".into(),
             json!({"generator": format!("physlearn generate {name}"), "task": "T1 flow allostery (physics.md 7.1)",
-                   "seeds": {"points": 1, "outputs": 11, "teacher": 101, "student": 102},
+                   "seeds": sd.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
                    "n_nodes": g.pts.len(), "n_edges": g.edges.len(), "note": note}),
         );
     }
@@ -309,22 +361,28 @@ fn t1_flow_allostery(kind: FlowElement) -> Result<Value, GenerateError> {
 
 /// T2 multi-example flow regression (docs/physics.md §7.2): the T1 graph with two input sources and a
 /// ground, two outputs, four examples with inputs U[0.2, 1] (seed 202), teacher targets.
-fn t2_flow_regression() -> Result<Value, GenerateError> {
-    let g = random_flow_graph(40, 1);
+fn t2_flow_regression(seeds: &Seeds) -> Result<Value, GenerateError> {
+    let sd = [
+        ("points", seeds.get("points", 1)),
+        ("teacher", seeds.get("teacher", 201)),
+        ("student", seeds.get("student", 102)),
+        ("inputs", seeds.get("inputs", 202)),
+    ];
+    let g = random_flow_graph(40, sd[0].1);
     let s1 = nearest(&g.pts, 0.0, 0.25, &[]);
     let s2 = nearest(&g.pts, 0.0, 0.75, &[s1]);
     let gnd = nearest(&g.pts, 1.0, 0.5, &[s1, s2]);
     let o1 = nearest(&g.pts, 0.7, 0.2, &[s1, s2, gnd]);
     let o2 = nearest(&g.pts, 0.7, 0.8, &[s1, s2, gnd, o1]);
-    let mut trng = ChaCha8Rng::seed_from_u64(201);
+    let mut trng = ChaCha8Rng::seed_from_u64(sd[1].1);
     let teacher: Vec<f64> = g
         .edges
         .iter()
         .map(|_| (0.2f64.ln() + trng.random::<f64>() * (5.0f64.ln() - 0.2f64.ln())).exp())
         .collect();
-    let mut srng = ChaCha8Rng::seed_from_u64(102);
+    let mut srng = ChaCha8Rng::seed_from_u64(sd[2].1);
     let student: Vec<f64> = g.edges.iter().map(|_| 0.5 + srng.random::<f64>()).collect();
-    let mut xrng = ChaCha8Rng::seed_from_u64(202);
+    let mut xrng = ChaCha8Rng::seed_from_u64(sd[3].1);
     let inputs: Vec<(f64, f64)> = (0..4)
         .map(|_| {
             (
@@ -372,7 +430,7 @@ fn t2_flow_regression() -> Result<Value, GenerateError> {
         m.insert(
             "meta".into(),
             json!({"generator": "physlearn generate t2_flow_regression", "task": "T2 multi-example flow regression (physics.md 7.2)",
-                   "seeds": {"points": 1, "teacher": 201, "student": 102, "inputs": 202}, "n_edges": g.edges.len()}),
+                   "seeds": sd.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(), "n_edges": g.edges.len()}),
         );
     }
     Ok(v)
@@ -381,8 +439,9 @@ fn t2_flow_regression() -> Result<Value, GenerateError> {
 /// T3 elastic allostery with SLS bonds (docs/physics.md §7.3): 6×6 jittered triangular lattice (seed
 /// 3, jitter 0.3), Delaunay bonds shorter than 1.6; the input pair near (x_min, y_mid ± 1) is
 /// pulled apart by 1 (pinned), the output pair near (x_max, y_mid ± 1) targets extension +0.05.
-fn t3_elastic_allostery() -> Result<Value, GenerateError> {
-    let mut rng = ChaCha8Rng::seed_from_u64(3);
+fn t3_elastic_allostery(seeds: &Seeds) -> Result<Value, GenerateError> {
+    let lattice_seed = seeds.get("lattice", 3);
+    let mut rng = ChaCha8Rng::seed_from_u64(lattice_seed);
     let mut pts = Vec::new();
     let h = 3f64.sqrt() / 2.0;
     for r in 0..6 {
@@ -436,7 +495,7 @@ fn t3_elastic_allostery() -> Result<Value, GenerateError> {
         "protocol": {"kind": "sawtooth", "beta_max": 0.2, "tau_fast": 10.0, "tau_slow": 300.0, "direction": "fast_fall", "cycles": 1},
         "theta_auto": {"c": 3.0},
         "meta": {"generator": "physlearn generate t3_elastic_allostery", "task": "T3 elastic allostery, SLS bonds (physics.md 7.3)",
-                 "seeds": {"lattice": 3}, "jitter": 0.3, "n_nodes": pts.len(), "n_bonds": edges.len(),
+                 "seeds": {"lattice": lattice_seed}, "jitter": 0.3, "n_nodes": pts.len(), "n_bonds": edges.len(),
                  "note": "stiffness learning with the energy signal; alpha = 2 beta rho tau_k = 2 (loop gain G_max ~ 1)"},
     });
     // Record the initial output in meta.
@@ -508,8 +567,13 @@ fn maxwell_edge() -> Value {
 /// class 0 and (0.4, 0.6) for class 1; the predicted class is the larger output. Shunted elements
 /// on a 30-node Delaunay graph (seed 402); one example per cycle with idealised resets (a
 /// physical slow switch between 100 examples would need ~10⁴ τ_k per switch).
-fn t4_flow_classifier() -> Value {
-    let mut rng = ChaCha8Rng::seed_from_u64(401);
+fn t4_flow_classifier(seeds: &Seeds) -> Value {
+    let sd = [
+        ("data", seeds.get("data", 401)),
+        ("graph", seeds.get("graph", 402)),
+        ("student", seeds.get("student", 403)),
+    ];
+    let mut rng = ChaCha8Rng::seed_from_u64(sd[0].1);
     // Box–Muller normal draws.
     let mut normal = move || {
         let u1: f64 = rng.random::<f64>().max(1e-300);
@@ -551,7 +615,7 @@ fn t4_flow_classifier() -> Value {
         test.push(c0[i]);
         test.push(c1[i]);
     }
-    let g = random_flow_graph(30, 402);
+    let g = random_flow_graph(30, sd[1].1);
     let mut inputs = Vec::new();
     for k in 0..5 {
         let y = (k as f64 + 0.5) / 5.0;
@@ -565,7 +629,7 @@ fn t4_flow_classifier() -> Value {
     let o0 = nearest(&g.pts, 0.25, 0.5, &used);
     used.push(o0);
     let o1 = nearest(&g.pts, 0.6, 0.5, &used);
-    let mut srng = ChaCha8Rng::seed_from_u64(403);
+    let mut srng = ChaCha8Rng::seed_from_u64(sd[2].1);
     let ex = |x: &[f64; 4], class: usize| {
         let mut src = serde_json::Map::new();
         for k in 0..4 {
@@ -594,7 +658,7 @@ fn t4_flow_classifier() -> Value {
         "protocol": {"kind": "sawtooth", "beta_max": 0.5, "tau_fast": 10.0, "tau_slow": 1000.0, "direction": "fast_fall",
                      "switch": {"mode": "reset_idealized"}, "cycles": 2000},
         "meta": {"generator": "physlearn generate t4_flow_classifier", "task": "T4 two-class classification (physics.md 7.4), synthetic Gaussian blobs",
-                 "seeds": {"data": 401, "graph": 402, "student": 403}, "n_edges": g.edges.len(),
+                 "seeds": sd.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(), "n_edges": g.edges.len(),
                  "inputs": inputs.iter().map(|n| format!("n{n}")).collect::<Vec<_>>(), "bias_node": format!("n{}", inputs[4]),
                  "classes": "targets (0.6, 0.4) = class 0, (0.4, 0.6) = class 1; predicted class = larger output"},
     })

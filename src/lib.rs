@@ -35,6 +35,7 @@
 //! * [`physics`] (flow/elastic2d) and [`chem`] (reaction networks): the families; their
 //!   integrators (Dopri5, BDF) know no learning.
 //! * [`netlist`], [`io`]: validated input with JSON-path faults; CSV/JSON/PNG output.
+//! * [`sweep`]: parameter sweeps over netlist fields through the same pipeline.
 //! * [`synapse`], [`ep`]: the single-synapse lab and layered EP/TCL-EP.
 //!
 //! ## Example: one cycle of a shipped netlist against the ideal rule
@@ -66,6 +67,7 @@ pub mod netlist;
 pub mod physics;
 pub mod protocol;
 pub mod sim;
+pub mod sweep;
 pub mod synapse;
 pub mod timeseries;
 

@@ -1,7 +1,8 @@
 //! The `physlearn` command-line program. See README.md for the commands.
 //!
 //! Exit codes: 0 ok, 1 other failure, 2 bad input, 3 numerical failure, 70 internal error
-//! (a bug: any panic).
+//! (a bug: any panic). `sweep`/`sweep-merge`: 0 when every point is ok, else the largest
+//! class among the failed points (2 a point's netlist refused, 3 numerical), results written.
 
 /// `println!` for results on stdout: a closed pipe (`physlearn check big.json | head`) ends the
 /// program quietly (exit 0); any other write error (a full disk) is exit 1 with a message —
@@ -49,7 +50,9 @@ enum Command {
     Ladder(cli::synapse::LadderArgs),
     /// Data, PNG and SVG of a synapse figure (fig2 fig4b fig4c fig5b fig5c fig6b fig8 fig9a).
     Figure(cli::synapse::FigureArgs),
-    /// Merge shard directories of a sweep figure (fig4c, fig5c, fig6b).
+    /// Sweep netlist fields through compare/train (grid, parallel, shards, resume).
+    Sweep(cli::sweep::SweepArgs),
+    /// Merge shard directories of a `sweep` or of a sweep figure (fig4c, fig5c, fig6b).
     SweepMerge(cli::synapse::SweepMergeArgs),
     /// Train a layered network by Equilibrium Propagation, standard or TCL (Fig. 3).
     Ep(cli::ep::Args),
@@ -93,6 +96,7 @@ fn main() {
         Command::Synapse(a) => cli::synapse::run_synapse(a),
         Command::Ladder(a) => cli::synapse::run_ladder(a),
         Command::Figure(a) => cli::synapse::run_figure(a),
+        Command::Sweep(a) => cli::sweep::sweep(a),
         Command::SweepMerge(a) => cli::synapse::run_sweep_merge(a),
         Command::Ep(args) => cli::ep::run(args),
         Command::Export(a) => cli::export::export(a),

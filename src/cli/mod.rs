@@ -5,6 +5,7 @@ pub mod bench;
 pub mod core;
 pub mod ep;
 pub mod export;
+pub mod sweep;
 pub mod synapse;
 pub mod train;
 

@@ -348,19 +348,23 @@ pub fn run_figure(a: FigureArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Merge shard directories of a sweep figure and draw it.
+/// Merge shard directories of a network sweep, or of a sweep figure and draw it.
 #[derive(Debug, Args)]
 pub struct SweepMergeArgs {
-    /// Output directory of the merged figure.
+    /// Output directory of the merged sweep or figure (a new directory).
     #[arg(long)]
     pub out: PathBuf,
-    /// Shard directories written by `physlearn figure <sweep> --shard i/n`.
+    /// Shard directories written by `physlearn sweep … --shard i/n` or by
+    /// `physlearn figure <sweep> --shard i/n` (in any order).
     #[arg(required = true)]
     pub shards: Vec<PathBuf>,
 }
 
 /// Run `physlearn sweep-merge`.
 pub fn run_sweep_merge(a: SweepMergeArgs) -> Result<(), Failure> {
+    if a.shards.iter().any(|d| super::sweep::is_sweep_dir(d)) {
+        return super::sweep::merge(&a.out, &a.shards);
+    }
     let fo = figures::merge_shards(&a.shards)?;
     let dir = figures::write_output(&a.out, &fo, &command_line())?;
     let rows: usize = fo

@@ -373,10 +373,10 @@ fn write_outputs<S: LearningSystem>(
 
 /// One run at a time writes a directory: `DIR/.lock` holds the writer's PID (a lock left by a
 /// killed run is taken over).
-struct RunLock(PathBuf);
+pub struct RunLock(PathBuf);
 
 impl RunLock {
-    fn take(dir: &Path) -> Result<RunLock, Failure> {
+    pub fn take(dir: &Path) -> Result<RunLock, Failure> {
         let path = dir.join(".lock");
         for _ in 0..2 {
             match std::fs::OpenOptions::new()

@@ -380,6 +380,212 @@ pub fn network_plot(
     root.present().map_err(|e| err(e.to_string()))
 }
 
+/// A sequential colour map (viridis, interpolated between 5 anchors), `t` in [0, 1].
+pub fn viridis(t: f64) -> RGBColor {
+    const A: [(f64, f64, f64); 5] = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let x = t * 4.0;
+    let i = (x.floor() as usize).min(3);
+    let f = x - i as f64;
+    let mix = |a: f64, b: f64| (a + f * (b - a)).round().clamp(0.0, 255.0) as u8;
+    RGBColor(
+        mix(A[i].0, A[i + 1].0),
+        mix(A[i].1, A[i + 1].1),
+        mix(A[i].2, A[i + 1].2),
+    )
+}
+
+/// A heat map `z[iy][ix]` over the grid values `xs` × `ys` (one cell per value, the values as
+/// tick labels), each cell annotated with its value, and a colour bar (`log`: logarithmic
+/// colour scale). Non-finite cells are grey and marked "—". PNG or SVG by extension.
+#[allow(clippy::too_many_arguments)]
+pub fn heatmap(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    xs: &[f64],
+    ys: &[f64],
+    z: &[Vec<f64>],
+    z_label: &str,
+    log: bool,
+) -> Result<(), IoError> {
+    register_font();
+    let err = |e: String| IoError::Plot {
+        path: path.to_path_buf(),
+        message: e,
+    };
+    let is_svg = path
+        .extension()
+        .map(|e| e.eq_ignore_ascii_case("svg"))
+        .unwrap_or(false);
+    let size = (860, 600);
+    let r = if is_svg {
+        let root = SVGBackend::new(path, size).into_drawing_area();
+        draw_heatmap(&root, title, x_label, y_label, xs, ys, z, z_label, log)
+    } else {
+        let root = BitMapBackend::new(path, size).into_drawing_area();
+        draw_heatmap(&root, title, x_label, y_label, xs, ys, z, z_label, log)
+    };
+    r.map_err(err)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn draw_heatmap<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    xs: &[f64],
+    ys: &[f64],
+    z: &[Vec<f64>],
+    z_label: &str,
+    log: bool,
+) -> Result<(), String> {
+    let e = |x: &dyn std::fmt::Display| x.to_string();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let (nx, ny) = (xs.len().max(1), ys.len().max(1));
+    let tr = |v: f64| if log { v.log10() } else { v };
+    let ok = |v: f64| v.is_finite() && (!log || v > 0.0);
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in z.iter().flatten().copied().filter(|v| ok(*v)) {
+        lo = lo.min(tr(v));
+        hi = hi.max(tr(v));
+    }
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    if hi <= lo {
+        hi = lo + 1.0;
+    }
+    let t_of = |v: f64| (tr(v) - lo) / (hi - lo);
+    let (main, bar) = root.split_horizontally(720);
+    let mut chart = ChartBuilder::on(&main)
+        .caption(title, ("sans-serif", 20))
+        .margin(14)
+        .x_label_area_size(48)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..nx as f64, 0f64..ny as f64)
+        .map_err(|x| e(&x))?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(0)
+        .y_labels(0)
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|x| e(&x))?;
+    // Tick labels at the cell centres, in pixels of the panel.
+    let centre = plotters::style::text_anchor::Pos::new(
+        plotters::style::text_anchor::HPos::Center,
+        plotters::style::text_anchor::VPos::Top,
+    );
+    let right = plotters::style::text_anchor::Pos::new(
+        plotters::style::text_anchor::HPos::Right,
+        plotters::style::text_anchor::VPos::Center,
+    );
+    for (i, x) in xs.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
+        main.draw(&Text::new(
+            tick_label(*x),
+            (px, py + 6),
+            ("sans-serif", 14).into_font().color(&BLACK).pos(centre),
+        ))
+        .map_err(|x| e(&x))?;
+    }
+    for (i, y) in ys.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(0.0, i as f64 + 0.5));
+        main.draw(&Text::new(
+            tick_label(*y),
+            (px - 6, py),
+            ("sans-serif", 14).into_font().color(&BLACK).pos(right),
+        ))
+        .map_err(|x| e(&x))?;
+    }
+    for (iy, row) in z.iter().enumerate() {
+        for (ix, &v) in row.iter().enumerate() {
+            let c = if ok(v) {
+                viridis(t_of(v))
+            } else {
+                RGBColor(200, 200, 200)
+            };
+            let (x0, y0) = (ix as f64, iy as f64);
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x0, y0), (x0 + 1.0, y0 + 1.0)],
+                    c.filled(),
+                )))
+                .map_err(|x| e(&x))?;
+            let text = if v.is_finite() {
+                tick_label(v)
+            } else {
+                "—".into()
+            };
+            let fg = if ok(v) && t_of(v) > 0.6 { BLACK } else { WHITE };
+            let style = ("sans-serif", 14).into_font().color(&fg).pos(
+                plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Center,
+                ),
+            );
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    text,
+                    (x0 + 0.5, y0 + 0.5),
+                    style,
+                )))
+                .map_err(|x| e(&x))?;
+        }
+    }
+    // Colour bar.
+    let mut cb = ChartBuilder::on(&bar)
+        .margin_top(50)
+        .margin_bottom(62)
+        .margin_right(70)
+        .margin_left(8)
+        .build_cartesian_2d(0f64..1f64, 0f64..1f64)
+        .map_err(|x| e(&x))?;
+    let n = 100;
+    cb.draw_series((0..n).map(|k| {
+        let t0 = k as f64 / n as f64;
+        Rectangle::new(
+            [(0.0, t0), (1.0, t0 + 1.0 / n as f64)],
+            viridis(t0 + 0.5 / n as f64).filled(),
+        )
+    }))
+    .map_err(|x| e(&x))?;
+    for k in 0..=4 {
+        let t = k as f64 / 4.0;
+        let v = lo + t * (hi - lo);
+        let v = if log { 10f64.powf(v) } else { v };
+        cb.draw_series(std::iter::once(Text::new(
+            tick_label(v),
+            (1.08, t),
+            ("sans-serif", 13).into_font().color(&BLACK),
+        )))
+        .map_err(|x| e(&x))?;
+    }
+    bar.draw(&Text::new(
+        z_label.to_string(),
+        (4, 20),
+        ("sans-serif", 14).into_font().color(&BLACK),
+    ))
+    .map_err(|x| e(&x))?;
+    root.present().map_err(|x| e(&x))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,5 +617,29 @@ mod tests {
             xy_plot(&p, &[fig.clone(), fig.clone()]).unwrap();
             assert!(std::fs::metadata(&p).unwrap().len() > 1000);
         }
+    }
+
+    #[test]
+    fn heatmap_png_and_svg() {
+        let tmp = tempfile::tempdir().unwrap();
+        let z = vec![vec![1.0, 10.0, f64::NAN], vec![100.0, 3.0, 0.5]];
+        for (name, log) in [("h.png", true), ("h.svg", false)] {
+            let p = tmp.path().join(name);
+            heatmap(
+                &p,
+                "t",
+                "x",
+                "y",
+                &[0.1, 1.0, 10.0],
+                &[1.0, 2.0],
+                &z,
+                "z",
+                log,
+            )
+            .unwrap();
+            assert!(std::fs::metadata(&p).unwrap().len() > 1000);
+        }
+        assert_eq!(viridis(0.0), RGBColor(68, 1, 84));
+        assert_eq!(viridis(1.0), RGBColor(253, 231, 37));
     }
 }

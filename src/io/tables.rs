@@ -65,6 +65,51 @@ pub fn csv_text<T: Serialize>(rows: &[T]) -> Result<String, serde_json::Error> {
     Ok(text)
 }
 
+/// The CSV text of rows whose columns may differ (e.g. failed sweep points lack the metric
+/// columns): the header is the union of the columns in order of first appearance among the
+/// rows taken by increasing `rank` (stable; missing ranks count as 0), a row's missing
+/// columns are empty fields. Rows are written in their given order.
+pub fn csv_text_union<T: Serialize>(
+    rows: &[T],
+    rank: &[usize],
+) -> Result<String, serde_json::Error> {
+    let mut flat = Vec::with_capacity(rows.len());
+    for r in rows {
+        let mut cols = Vec::new();
+        flatten("", &serde_json::to_value(r)?, &mut cols);
+        flat.push(cols);
+    }
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| rank.get(i).copied().unwrap_or(0));
+    let mut names: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for &i in &order {
+        for (name, _) in &flat[i] {
+            if !seen.contains_key(name) {
+                seen.insert(name.clone(), names.len());
+                names.push(name.clone());
+            }
+        }
+    }
+    let mut text = String::new();
+    if rows.is_empty() {
+        return Ok(text);
+    }
+    text.push_str(&names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(","));
+    text.push('\n');
+    for cols in flat {
+        let mut vals = vec![String::new(); names.len()];
+        for (name, v) in cols {
+            if let Some(&i) = seen.get(&name) {
+                vals[i] = v;
+            }
+        }
+        text.push_str(&vals.join(","));
+        text.push('\n');
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +136,17 @@ mod tests {
         }])
         .unwrap();
         assert_eq!(t, "a,b,c,name\n3,5.000000000e-1,,\"x,y\"\n");
+    }
+
+    #[test]
+    fn union_of_columns() {
+        let rows = vec![
+            serde_json::json!({"a": 1, "b": {"c": 0.5}}),
+            serde_json::json!({"a": 2, "d": "x"}),
+        ];
+        let t = csv_text_union(&rows, &[]).unwrap();
+        assert_eq!(t, "a,b.c,d\n1,5.000000000e-1,\n2,,x\n");
+        let t = csv_text_union(&rows, &[1, 0]).unwrap();
+        assert_eq!(t, "a,d,b.c\n1,,5.000000000e-1\n2,x,\n");
     }
 }
