@@ -17,7 +17,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 VPY="$VENV/bin/python"
 "$VPY" -m pip install -q --upgrade pip
-"$VPY" -m pip install -q "maturin>=1.9,<2" pytest numpy networkx pandas matplotlib nbclient nbformat ipykernel
+"$VPY" -m pip install -q "maturin>=1.9,<2" pytest numpy networkx pandas matplotlib nbclient nbformat ipykernel distributed
 "$VPY" --version
 # The CLI the tests compare against.
 cargo build --release --bin physlearn

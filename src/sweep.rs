@@ -168,6 +168,43 @@ pub struct SweepSpec {
 }
 
 impl SweepSpec {
+    /// The spec of `physlearn sweep` from its options: `sets` are `--set` texts, `seeds` the
+    /// `--seeds A..B` text (an axis `meta.seeds.<seed_key>`, last), `netlist` the file's bytes.
+    pub fn from_options(
+        netlist: &[u8],
+        sets: &[String],
+        seeds: Option<&str>,
+        seed_key: &str,
+        mode: Mode,
+        cycles: Option<usize>,
+        force: bool,
+    ) -> Result<SweepSpec, SweepError> {
+        let mut axes = sets
+            .iter()
+            .map(|s| Axis::parse(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let seed_key = match seeds {
+            Some(s) => {
+                let key = format!("meta.seeds.{seed_key}");
+                axes.push(Axis {
+                    key: key.clone(),
+                    values: parse_seeds(s)?.into_iter().map(Value::from).collect(),
+                });
+                Some(key)
+            }
+            None => None,
+        };
+        Ok(SweepSpec {
+            format: SWEEP_FORMAT.into(),
+            netlist_sha256: crate::io::output::sha256_hex(netlist),
+            mode,
+            cycles,
+            force,
+            axes,
+            seed_key,
+        })
+    }
+
     /// Number of points of the grid.
     pub fn len(&self) -> usize {
         self.axes.iter().map(|a| a.values.len()).product()

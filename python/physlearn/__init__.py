@@ -11,7 +11,8 @@ Quick start::
 
 Networks can be built in Python (:mod:`physlearn.build`, from networkx graphs or node/edge
 arrays) and saved as netlists the CLI runs (:meth:`Model.to_json`). The single-synapse lab is
-:mod:`physlearn.synapse`. Errors: :class:`NetlistError` (a ``ValueError`` with ``.faults``),
+:mod:`physlearn.synapse`. Sweeps (the CLI's ``physlearn sweep`` on any executor, e.g. Dask):
+:func:`sweep_points`, :func:`run_point`, :func:`sweep`, :func:`results_csv`. Errors: :class:`NetlistError` (a ``ValueError`` with ``.faults``),
 :class:`RefusedError`, :class:`InputError`, :class:`NumericalError` (a ``RuntimeError``).
 """
 
@@ -25,6 +26,7 @@ from ._errors import (
 )
 from ._core import CHECKPOINT_FORMAT, Compare
 from ._model import Model, RunResult, TrainResult, load
+from ._sweep import SweepPoint, results_csv, run_point, sweep, sweep_points
 from . import build, synapse
 
 __version__ = "0.1.0"
@@ -37,6 +39,11 @@ __all__ = [
     "RunResult",
     "build",
     "synapse",
+    "sweep",
+    "sweep_points",
+    "run_point",
+    "results_csv",
+    "SweepPoint",
     "PhyslearnError",
     "NetlistError",
     "RefusedError",

@@ -831,6 +831,101 @@ fn ladder_summary<'py>(
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// Sweeps (`physlearn sweep`): the grid, one point, the table. JSON text crosses the boundary so
+// points can travel to any executor's workers as plain strings.
+
+fn sweep_err(py: Python<'_>, e: physlearn::sweep::SweepError) -> PyErr {
+    py_error(py, "InputError", e.to_string(), None)
+}
+
+fn sweep_of(py: Python<'_>, netlist: &str, spec: &str, label: &str) -> PyResult<physlearn::sweep::Sweep> {
+    let base: Value = serde_json::from_str(netlist)
+        .map_err(|e| py_error(py, "InputError", format!("{label}: not JSON: {e}"), None))?;
+    let spec: physlearn::sweep::SweepSpec = serde_json::from_str(spec)
+        .map_err(|e| py_error(py, "InputError", format!("not a sweep spec: {e}"), None))?;
+    physlearn::sweep::Sweep::new(base, spec, label).map_err(|e| sweep_err(py, e))
+}
+
+/// The grid of `physlearn sweep FILE --set … [--seeds A..B]` over the netlist text: JSON text
+/// `{"spec": …, "points": [{"index", "id", "values"}, …]}` (a bad key raises InputError).
+#[pyfunction]
+#[pyo3(signature = (netlist, sets, seeds=None, seed_key="student", mode="compare", cycles=None, force=false, label="netlist"))]
+#[allow(clippy::too_many_arguments)]
+fn sweep_plan(
+    py: Python<'_>,
+    netlist: &str,
+    sets: Vec<String>,
+    seeds: Option<String>,
+    seed_key: &str,
+    mode: &str,
+    cycles: Option<usize>,
+    force: bool,
+    label: &str,
+) -> PyResult<String> {
+    guard(py, || {
+        let mode = match mode {
+            "compare" => physlearn::sweep::Mode::Compare,
+            "train" => physlearn::sweep::Mode::Train,
+            other => {
+                return Err(py_error(
+                    py,
+                    "InputError",
+                    format!("mode {other:?}: expected \"compare\" or \"train\""),
+                    None,
+                ))
+            }
+        };
+        let spec = physlearn::sweep::SweepSpec::from_options(
+            netlist.as_bytes(),
+            &sets,
+            seeds.as_deref(),
+            seed_key,
+            mode,
+            cycles,
+            force,
+        )
+        .map_err(|e| sweep_err(py, e))?;
+        let spec_text = serde_json::to_string(&spec).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let sw = sweep_of(py, netlist, &spec_text, label)?;
+        let plan = serde_json::json!({"spec": sw.spec(), "points": sw.points()});
+        Ok(plan.to_string())
+    })
+}
+
+/// Run point `index` of a sweep (the GIL released): the row as JSON text. A point's own
+/// failure is its `status`/`message`, not an exception.
+#[pyfunction]
+#[pyo3(signature = (netlist, spec, index, label="netlist"))]
+fn sweep_run_point(py: Python<'_>, netlist: &str, spec: &str, index: usize, label: &str) -> PyResult<String> {
+    guard(py, || {
+        let sw = sweep_of(py, netlist, spec, label)?;
+        if index >= sw.len() {
+            return Err(py_error(
+                py,
+                "InputError",
+                format!("point {index} of a sweep of {} points", sw.len()),
+                None,
+            ));
+        }
+        let r = py.detach(|| sw.run_point(&sw.point(index)));
+        serde_json::to_string(&r).map_err(|e| PyRuntimeError::new_err(e.to_string()))
+    })
+}
+
+/// The text of `results.csv` for rows given as JSON texts (in the given order).
+#[pyfunction]
+fn sweep_results_csv(py: Python<'_>, rows: Vec<String>) -> PyResult<String> {
+    guard(py, || {
+        let rows = rows
+            .iter()
+            .map(|r| serde_json::from_str::<physlearn::sweep::PointResult>(r))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| py_error(py, "InputError", format!("not a sweep row: {e}"), None))?;
+        physlearn::sweep::results_csv(&rows).map_err(|e| PyRuntimeError::new_err(e.to_string()))
+    })
+}
+
 /// Raise a panic inside a guarded entry point (tests the safety net).
 #[pyfunction]
 fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
@@ -843,6 +938,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCompare>()?;
     m.add_function(wrap_pyfunction!(synapse_curve, m)?)?;
     m.add_function(wrap_pyfunction!(ladder_summary, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep_run_point, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep_results_csv, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add(
         "CHECKPOINT_FORMAT",

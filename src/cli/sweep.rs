@@ -12,9 +12,7 @@ use anyhow::anyhow;
 use clap::{Args, ValueEnum};
 use physlearn::io::output::{write_atomic, Manifest, StagedDir};
 use physlearn::io::plot::{heatmap, xy_plot, Figure, Mark, Series};
-use physlearn::sweep::{
-    parse_seeds, results_csv, Axis, Mode, PointResult, Status, Sweep, SweepSpec, SWEEP_FORMAT,
-};
+use physlearn::sweep::{results_csv, Mode, PointResult, Status, Sweep, SweepSpec};
 use physlearn::synapse::Shard;
 use rayon::prelude::*;
 use serde_json::{json, Value};
@@ -76,39 +74,20 @@ pub fn sweep(a: SweepArgs) -> Result<(), Failure> {
     let bytes = std::fs::read(&a.file).map_err(|e| bad(format!("{}: {e}", a.file.display())))?;
     let base: Value = serde_json::from_slice(&bytes)
         .map_err(|e| bad(format!("{}: not JSON: {e}", a.file.display())))?;
-    let mut axes = a
-        .set
-        .iter()
-        .map(|s| Axis::parse(s))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(bad)?;
-    let seed_key = match &a.seeds {
-        Some(s) => {
-            let key = format!("meta.seeds.{}", a.seed_key);
-            axes.push(Axis {
-                key: key.clone(),
-                values: parse_seeds(s)
-                    .map_err(bad)?
-                    .into_iter()
-                    .map(Value::from)
-                    .collect(),
-            });
-            Some(key)
-        }
-        None => None,
+    let mode = match a.mode {
+        ModeArg::Compare => Mode::Compare,
+        ModeArg::Train => Mode::Train,
     };
-    let spec = SweepSpec {
-        format: SWEEP_FORMAT.into(),
-        netlist_sha256: physlearn::io::output::sha256_hex(&bytes),
-        mode: match a.mode {
-            ModeArg::Compare => Mode::Compare,
-            ModeArg::Train => Mode::Train,
-        },
-        cycles: a.cycles,
-        force: a.force,
-        axes,
-        seed_key,
-    };
+    let spec = SweepSpec::from_options(
+        &bytes,
+        &a.set,
+        a.seeds.as_deref(),
+        &a.seed_key,
+        mode,
+        a.cycles,
+        a.force,
+    )
+    .map_err(bad)?;
     let label = a.file.display().to_string();
     let sw = Sweep::new(base, spec, &label).map_err(|e| bad(format!("{label}: {e}")))?;
     let shard = match &a.shard {
