@@ -839,7 +839,12 @@ fn sweep_err(py: Python<'_>, e: physlearn::sweep::SweepError) -> PyErr {
     py_error(py, "InputError", e.to_string(), None)
 }
 
-fn sweep_of(py: Python<'_>, netlist: &str, spec: &str, label: &str) -> PyResult<physlearn::sweep::Sweep> {
+fn sweep_of(
+    py: Python<'_>,
+    netlist: &str,
+    spec: &str,
+    label: &str,
+) -> PyResult<physlearn::sweep::Sweep> {
     let base: Value = serde_json::from_str(netlist)
         .map_err(|e| py_error(py, "InputError", format!("{label}: not JSON: {e}"), None))?;
     let spec: physlearn::sweep::SweepSpec = serde_json::from_str(spec)
@@ -886,7 +891,8 @@ fn sweep_plan(
             force,
         )
         .map_err(|e| sweep_err(py, e))?;
-        let spec_text = serde_json::to_string(&spec).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let spec_text =
+            serde_json::to_string(&spec).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         let sw = sweep_of(py, netlist, &spec_text, label)?;
         let plan = serde_json::json!({"spec": sw.spec(), "points": sw.points()});
         Ok(plan.to_string())
@@ -897,7 +903,13 @@ fn sweep_plan(
 /// failure is its `status`/`message`, not an exception.
 #[pyfunction]
 #[pyo3(signature = (netlist, spec, index, label="netlist"))]
-fn sweep_run_point(py: Python<'_>, netlist: &str, spec: &str, index: usize, label: &str) -> PyResult<String> {
+fn sweep_run_point(
+    py: Python<'_>,
+    netlist: &str,
+    spec: &str,
+    index: usize,
+    label: &str,
+) -> PyResult<String> {
     guard(py, || {
         let sw = sweep_of(py, netlist, spec, label)?;
         if index >= sw.len() {
