@@ -202,6 +202,11 @@ enum FlowElement {
 
 /// Is `seed` one of the seeds generator `name` records in `meta.seeds`?
 pub fn check_seed(name: &str, seed: &str) -> Result<(), GenerateError> {
+    if !NAMES.contains(&name) {
+        return Err(GenerateError::Invalid(format!(
+            "`physlearn generate {name}` takes no seeds (seeded generators: t1_flow_allostery, t1_flow_allostery_annealed, mechanochemical_t1, t2_flow_regression, t3_elastic_allostery, t3_elastic_allostery_rest_length, t4_flow_classifier)"
+        )));
+    }
     by_name_seeded(name, &json!({ seed: 0 })).map(|_| ())
 }
 

@@ -625,6 +625,11 @@ impl Sweep {
         if spec.cycles == Some(0) {
             return Err(bad("--cycles must be ≥ 1"));
         }
+        if spec.cycles.is_some() && spec.mode == Mode::Compare {
+            return Err(bad(
+                "--cycles sets the training cycles of --mode train (compare runs one cycle)",
+            ));
+        }
         let mut locs = Vec::new();
         let mut generator = None;
         for (i, a) in spec.axes.iter().enumerate() {

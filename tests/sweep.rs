@@ -331,6 +331,13 @@ fn keys_that_address_nothing_are_refused_before_any_point_runs() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("swept twice"));
+    let o = sweep(
+        &["--set", "protocol.beta_max=1", "--cycles", "3"],
+        &tmp.path().join("s"),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--mode train"), "{}", stderr(&o));
+    assert!(!tmp.path().join("s").exists());
 }
 
 #[test]
@@ -366,4 +373,47 @@ fn generator_seeds_regenerate_the_netlist() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn chemical_templates_are_sweepable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let template = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/netlists/templates/m1_molecular_template.json"
+    );
+    let out = tmp.path().join("chem");
+    let o = bin()
+        .arg("sweep")
+        .arg(template)
+        .args(["--set", "template.params.c_theta=1.5,2", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = table(&out);
+    assert_eq!(col(&t, "status"), ["ok", "ok"]);
+    let cos = col(&t, "one_cycle.cos_cl");
+    assert_ne!(cos[0], cos[1]);
+    // c_theta = 1.5 is the template's own value: the point is `compare` of the template.
+    let o = bin()
+        .args(["compare", template, "--json"])
+        .output()
+        .unwrap();
+    let c: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        json(out.join("results.json"))["rows"][0]["one_cycle"]["cos_cl"],
+        c["cos_cl"]
+    );
+    // The chemical generators take no seeds.
+    let m1 = concat!(env!("CARGO_MANIFEST_DIR"), "/netlists/m1_molecular.json");
+    let o = bin()
+        .arg("sweep")
+        .arg(m1)
+        .args(["--seeds", "1..2", "--out"])
+        .arg(tmp.path().join("s"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("takes no seeds"), "{}", stderr(&o));
 }
