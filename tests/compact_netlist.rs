@@ -31,6 +31,12 @@ fn shipped() -> Vec<(String, Value)> {
 /// The network, protocol, solver and record of a netlist as text (stencils included).
 fn loaded(v: &Value) -> String {
     let nl = netlist::from_value(v).unwrap_or_else(|e| panic!("{e}"));
+    let from_text = netlist::parse(&serde_json::to_vec(v).unwrap()).unwrap();
+    assert_eq!(
+        format!("{:?}", nl.network),
+        format!("{:?}", from_text.network),
+        "text and tree paths differ"
+    );
     format!(
         "{:?}\n{:?}\n{:?}\n{:?}\n{}",
         nl.network, nl.protocol, nl.solver, nl.record, nl.theta_c
@@ -251,12 +257,21 @@ fn compare_json_is_the_same_for_both_forms() {
     assert_eq!(outs[0], outs[1]);
 }
 
+/// The faults of a netlist tree; the text path (typed element groups, elements and nodes as
+/// text slices) must report the same.
 fn faults(v: &Value) -> Vec<(String, String)> {
-    match netlist::from_value(v) {
-        Err(NetlistError::Invalid(f)) => f.into_iter().map(|f| (f.path, f.message)).collect(),
+    let get = |r: Result<netlist::Netlist, NetlistError>| match r {
+        Err(NetlistError::Invalid(f)) => f
+            .into_iter()
+            .map(|f| (f.path, f.message))
+            .collect::<Vec<_>>(),
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("expected faults"),
-    }
+    };
+    let tree = get(netlist::from_value(v));
+    let text = get(netlist::parse(&serde_json::to_vec(v).unwrap()));
+    assert_eq!(tree, text);
+    tree
 }
 
 fn has(f: &[(String, String)], path: &str, msg: &str) -> bool {

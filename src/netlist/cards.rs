@@ -14,6 +14,7 @@ use super::{
 };
 use crate::physics::model::{Domain, Element, NodeId};
 use serde_json::{Map, Value};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 
@@ -344,11 +345,78 @@ pub(super) fn per_edge_fields(ty: &str, domain: Domain) -> Vec<&'static str> {
 /// Every per-edge field name of any kind.
 const PER_EDGE_ANY: &[&str] = &["w", "k", "k_m", "rest_length"];
 
+/// An element group read without a JSON tree of its edge list and per-edge arrays (when they
+/// are plain node indices and numbers and the group has no other fields; anything else is read
+/// as a tree and validated the same way).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TypedGroup {
+    model: String,
+    id_prefix: Option<String>,
+    id_start: Option<u64>,
+    edges: Vec<[u64; 2]>,
+    w: Option<Vec<f64>>,
+    k: Option<Vec<f64>>,
+    k_m: Option<Vec<f64>>,
+    rest_length: Option<Vec<f64>>,
+    /// `model`, `id_prefix` and `id_start` as a tree (for the shared reader).
+    #[serde(skip)]
+    head: Value,
+}
+
+impl TypedGroup {
+    pub(super) fn parse(text: &str) -> Option<TypedGroup> {
+        let mut g: TypedGroup = serde_json::from_str(text).ok()?;
+        let mut head = Map::new();
+        head.insert("model".into(), Value::String(g.model.clone()));
+        if let Some(p) = &g.id_prefix {
+            head.insert("id_prefix".into(), Value::String(p.clone()));
+        }
+        if let Some(s) = g.id_start {
+            head.insert("id_start".into(), Value::from(s));
+        }
+        g.head = Value::Object(head);
+        Some(g)
+    }
+
+    fn array(&self, key: &str) -> Option<&[f64]> {
+        match key {
+            "w" => self.w.as_deref(),
+            "k" => self.k.as_deref(),
+            "k_m" => self.k_m.as_deref(),
+            "rest_length" => self.rest_length.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// One element group as read: a tree, or typed.
+pub(super) enum GroupSrc<'v> {
+    Tree(&'v Value),
+    Typed(&'v TypedGroup),
+}
+
+/// The items of an edge list or per-edge array.
+#[derive(Clone, Copy)]
+enum Items<'v, T> {
+    Tree(&'v [Value]),
+    Typed(&'v [T]),
+}
+
+impl<T> Items<'_, T> {
+    fn len(&self) -> usize {
+        match self {
+            Items::Tree(a) => a.len(),
+            Items::Typed(a) => a.len(),
+        }
+    }
+}
+
 /// The `element_groups` array: appends the groups' elements to `elements`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn element_groups(
     cx: &mut Cx,
-    v: Option<&Value>,
+    groups: &[GroupSrc<'_>],
     cards: &BTreeMap<String, Card<'_>>,
     domain: Domain,
     node_index: &HashMap<String, usize>,
@@ -362,9 +430,12 @@ pub(super) fn element_groups(
         ranges: Vec::new(),
         n_edges: 0,
     };
-    let groups = super::arr(cx, v, "element_groups", false);
     let n_nodes = positions.len();
-    for (g, gv) in groups.iter().enumerate() {
+    for (g, src) in groups.iter().enumerate() {
+        let (gv, typed) = match src {
+            GroupSrc::Tree(v) => (*v, None),
+            GroupSrc::Typed(t) => (&t.head, Some(*t)),
+        };
         let gpath = format!("element_groups[{g}]");
         let start = elements.len();
         let default_start = first + out.n_edges;
@@ -390,23 +461,39 @@ pub(super) fn element_groups(
         } else {
             default_start
         };
-        let edges = super::arr(cx, o.get("edges"), &format!("{gpath}.edges"), true);
+        let edges: Items<'_, [u64; 2]> = match typed {
+            Some(t) => Items::Typed(&t.edges),
+            None => Items::Tree(super::arr(
+                cx,
+                o.get("edges"),
+                &format!("{gpath}.edges"),
+                true,
+            )),
+        };
         out.n_edges += edges.len();
         let fields = card
             .and_then(|(_, c)| c.ty.as_deref())
             .map(|ty| per_edge_fields(ty, domain));
-        let mut arrays: Vec<(&'static str, &[Value])> = Vec::new();
+        let mut arrays: Vec<(&'static str, Items<'_, f64>)> = Vec::new();
         for key in PER_EDGE_ANY {
             let v = o.get(key);
-            if v.is_none_or(Value::is_null) {
+            let t = typed.and_then(|t| t.array(key));
+            if v.is_none_or(Value::is_null) && t.is_none() {
                 continue;
             }
             match &fields {
-                Some(f) if f.contains(key) => {
-                    if let Some(a) = per_edge(cx, v, &gpath, key, edges.len()) {
-                        arrays.push((key, a));
+                Some(f) if f.contains(key) => match t {
+                    Some(a) if a.len() == edges.len() => arrays.push((key, Items::Typed(a))),
+                    Some(a) => cx.fault(
+                        format!("{gpath}.{key}"),
+                        format!("has {} values for {} edges", a.len(), edges.len()),
+                    ),
+                    None => {
+                        if let Some(a) = per_edge(cx, v, &gpath, key, edges.len()) {
+                            arrays.push((key, Items::Tree(a)));
+                        }
                     }
-                }
+                },
                 Some(f) => cx.fault(
                     format!("{gpath}.{key}"),
                     format!(
@@ -447,7 +534,15 @@ pub(super) fn element_groups(
             );
         }
         elements.reserve(edges.len());
-        for (k, ev) in edges.iter().enumerate() {
+        for k in 0..edges.len() {
+            let owned: Value;
+            let ev = match edges {
+                Items::Tree(a) => &a[k],
+                Items::Typed(a) => {
+                    owned = Value::Array(vec![Value::from(a[k][0]), Value::from(a[k][1])]);
+                    &owned
+                }
+            };
             let ends = match ev {
                 Value::Array(a) if a.len() == 2 => {
                     let i = edge_end(cx, &a[0], node_index, n_nodes, || {
@@ -477,22 +572,41 @@ pub(super) fn element_groups(
                 }
             };
             let name = format!("{prefix}{}", id_start + k);
-            if ids.seen.contains(&name) || ids.index.contains_key(&name) {
+            let dup = |cx: &mut Cx, name: &str| {
                 cx.fault(
                     format!("{gpath}.edges[{k}]"),
                     format!("duplicate element id \"{name}\" (id_prefix + index)"),
                 );
+            };
+            if ids.seen.contains(&name) {
+                dup(cx, &name);
                 continue;
             }
+            // One hash per element: the slot is filled when the element is valid.
+            let slot = match ids.index.entry(name) {
+                Entry::Occupied(o) => {
+                    dup(cx, o.key());
+                    continue;
+                }
+                Entry::Vacant(v) => v,
+            };
             let mut w0 = template.w0;
             let mut l0 = template.l0;
             let mut ok = true;
             for &(key, a) in &arrays {
                 let p = || format!("{gpath}.{key}[{k}]");
-                let x = match a[k].as_f64() {
+                let owned: Value;
+                let item = match a {
+                    Items::Tree(t) => &t[k],
+                    Items::Typed(t) => {
+                        owned = Value::from(t[k]);
+                        &owned
+                    }
+                };
+                let x = match item.as_f64() {
                     Some(x) => x,
                     None => {
-                        cx.fault(p(), format!("expected a number, got {}", type_name(&a[k])));
+                        cx.fault(p(), format!("expected a number, got {}", type_name(item)));
                         ok = false;
                         continue;
                     }
@@ -523,9 +637,9 @@ pub(super) fn element_groups(
                 (i, j),
                 positions,
             );
-            ids.index.insert(name.clone(), elements.len());
             let mut el = template.clone();
-            el.name = name;
+            el.name = slot.key().clone();
+            slot.insert(elements.len());
             el.nodes = (NodeId(i), NodeId(j));
             el.stencil = stencil;
             el.w0 = w0;

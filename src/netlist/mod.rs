@@ -154,6 +154,14 @@ pub struct Doc<'a> {
 struct RawArrays<'a> {
     elements: Option<Vec<&'a RawValue>>,
     nodes: Option<Vec<&'a RawValue>>,
+    /// `element_groups`: per group typed, or its tree when it does not fit the typed form.
+    groups: Option<Vec<RawGroup>>,
+}
+
+/// One element group of a [`Doc`].
+enum RawGroup {
+    Typed(cards::TypedGroup),
+    Tree(Value),
 }
 
 impl<'a> RawArrays<'a> {
@@ -211,7 +219,36 @@ impl<'de> serde::de::Visitor<'de> for TopVisitor {
         let mut m = Map::new();
         let mut raw_arrays = RawArrays::default();
         while let Some(k) = map.next_key::<String>()? {
-            if let Some(slot) = raw_arrays.slot(&k) {
+            if k == "element_groups" {
+                let raw: &'de RawValue = map.next_value()?;
+                let groups: Option<Vec<&'de RawValue>> = if raw.get().starts_with('[') {
+                    Some(serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?)
+                } else {
+                    None
+                };
+                match groups {
+                    Some(items) => {
+                        let mut out = Vec::with_capacity(items.len());
+                        for it in items {
+                            out.push(match cards::TypedGroup::parse(it.get()) {
+                                Some(t) => RawGroup::Typed(t),
+                                None => RawGroup::Tree(
+                                    serde_json::from_str(it.get())
+                                        .map_err(serde::de::Error::custom)?,
+                                ),
+                            });
+                        }
+                        raw_arrays.groups = Some(out);
+                        m.shift_remove(&k);
+                    }
+                    None => {
+                        let v: Value =
+                            serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
+                        raw_arrays.groups = None;
+                        m.insert(k, v);
+                    }
+                }
+            } else if let Some(slot) = raw_arrays.slot(&k) {
                 let raw: &'de RawValue = map.next_value()?;
                 if raw.get().starts_with('[') {
                     let items: Vec<&'de RawValue> =
@@ -669,7 +706,8 @@ fn build(cx: &mut Cx, root: &Value, raw: &RawArrays<'_>) -> Option<Netlist> {
 
     // ---- model cards and elements
     let cards = cards::model_cards(cx, top.get("models"), domain);
-    let has_groups = !matches!(top.get("element_groups"), None | Some(Value::Null));
+    let has_groups =
+        raw.groups.is_some() || !matches!(top.get("element_groups"), None | Some(Value::Null));
     let elems_v = arr(
         cx,
         top.get("elements"),
@@ -746,9 +784,24 @@ fn build(cx: &mut Cx, root: &Value, raw: &RawArrays<'_>) -> Option<Netlist> {
         }
     }
     let n_verbose = n_elems;
+    let group_srcs: Vec<cards::GroupSrc<'_>> = match &raw.groups {
+        Some(g) => {
+            let _ = top.get("element_groups");
+            g.iter()
+                .map(|x| match x {
+                    RawGroup::Typed(t) => cards::GroupSrc::Typed(t),
+                    RawGroup::Tree(v) => cards::GroupSrc::Tree(v),
+                })
+                .collect()
+        }
+        None => arr(cx, top.get("element_groups"), "element_groups", false)
+            .iter()
+            .map(cards::GroupSrc::Tree)
+            .collect(),
+    };
     let groups = cards::element_groups(
         cx,
-        top.get("element_groups"),
+        &group_srcs,
         &cards,
         domain,
         &node_index,
