@@ -417,3 +417,33 @@ fn chemical_templates_are_sweepable() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("takes no seeds"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_numerical_failure_is_status_numerical_and_exit_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(T1).unwrap()).unwrap();
+    v["solver"]["max_steps"] = Value::from(1_000_000);
+    let nl = tmp.path().join("t1.json");
+    std::fs::write(&nl, serde_json::to_string(&v).unwrap()).unwrap();
+    let out = tmp.path().join("s");
+    let o = bin()
+        .arg("sweep")
+        .arg(&nl)
+        .args(["--set", "solver.max_steps=3,1000000"])
+        .args(["--set", "elements[*].update.rho=-1,0.85", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    // Both failure classes present: the exit is the larger (3, numerical).
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let t = table(&out);
+    assert_eq!(
+        col(&t, "status"),
+        ["bad_input", "numerical", "bad_input", "ok"]
+    );
+    assert!(
+        col(&t, "message")[1].contains("step limit"),
+        "{:?}",
+        col(&t, "message")
+    );
+}
