@@ -1,8 +1,9 @@
 //! The `physlearn` command-line program. See README.md for the commands.
 //!
 //! Exit codes: 0 ok, 1 other failure, 2 bad input, 3 numerical failure, 70 internal error
-//! (a bug: any panic). `sweep`/`sweep-merge`: 0 when every point is ok, else the largest
-//! class among the failed points (2 a point's netlist refused, 3 numerical), results written.
+//! (a bug: any panic), 130 interrupted (Ctrl-C). `sweep`/`sweep-merge`: 0 when every point is
+//! ok, else the largest class among the failed points (2 a point's netlist refused, 3
+//! numerical), results written.
 
 /// `println!` for results on stdout: a closed pipe (`physlearn check big.json | head`) ends the
 /// program quietly (exit 0); any other write error (a full disk) is exit 1 with a message —
@@ -84,6 +85,7 @@ fn main() {
     if std::env::var_os("PHYSLEARN_TEST_PANIC").is_some() {
         panic!("PHYSLEARN_TEST_PANIC is set (tests the internal-error exit)");
     }
+    cli::install_interrupt_handler();
     let cli = Cli::parse();
     let result: Result<(), cli::Failure> = match cli.command {
         Command::Check(a) => cli::core::check(a),

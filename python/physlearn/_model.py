@@ -142,7 +142,7 @@ class Model:
         cycles:
             Number of cycles (default: the netlist's ``protocol.cycles``).
         checkpoint_every:
-            Write ``checkpoint_dir/checkpoint.json`` (format ``physlearn-checkpoint/2``) every
+            Write ``checkpoint_dir/checkpoint.json`` (format ``physlearn-checkpoint/3``, rows in ``checkpoint.rows.jsonl``) every
             this many cycles and at the end; ``physlearn train --resume checkpoint_dir``
             continues it bit for bit. Needs ``checkpoint_dir``.
         progress:

@@ -15,6 +15,7 @@
 
 use numpy::ndarray::Array2;
 use numpy::{PyArray1, PyArray2};
+use physlearn::learning::checkpoint_file::CheckpointFile;
 use physlearn::learning::{Session, SessionOptions, SimError};
 use physlearn::netlist::NetlistError;
 use physlearn::synapse::api::{self as syn, CurveSpec, KernelChoice, KernelFamily};
@@ -505,6 +506,12 @@ impl PyModel {
                 let mut s = py
                     .detach(|| Session::new(sys, &opts, &name, &sha))
                     .map_err(err)?;
+                let mut ck_file = match &checkpoint_path {
+                    Some(p) => Some(
+                        CheckpointFile::create(p).map_err(|e| PyOSError::new_err(e.to_string()))?,
+                    ),
+                    None => None,
+                };
                 let mut rows = Vec::new();
                 while !s.done() {
                     let row = py
@@ -518,12 +525,9 @@ impl PyModel {
                     rows.push(row);
                     py.check_signals()?;
                     let next = s.checkpoint().next_cycle;
-                    if let (Some(k), Some(p)) = (checkpoint_every, &checkpoint_path) {
+                    if let (Some(k), Some(f)) = (checkpoint_every, ck_file.as_mut()) {
                         if next % k == 0 || s.done() {
-                            let text = serde_json::to_string(s.checkpoint())
-                                .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-                            physlearn::io::output::write_atomic(p, text.as_bytes())
-                                .map_err(|e| PyOSError::new_err(e.to_string()))?;
+                            f.save(&s).map_err(|e| PyOSError::new_err(e.to_string()))?;
                         }
                     }
                 }

@@ -144,17 +144,24 @@ pub struct ChemState {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChemExtras {
     /// `C_I` of this cycle's example at the cycle start.
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub cost_i: f64,
     /// `cos(Δℓ, −∇C_I)`.
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub cos_grad_i: f64,
     /// `cos(Δℓ, Δℓ_CL)` without the pairs at their lower bound pushed further down.
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub cos_cl_projected: f64,
     /// Extremes of the signal species `D*/x0` over the cycle.
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub ds_min_over_x0: f64,
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub ds_max_over_x0: f64,
     /// Largest relative drift of a conservation law.
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub conservation_drift: f64,
     /// Largest debt (anti-linker) level at the end of the cycle.
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub debt_max: f64,
     pub negative_warnings: u64,
     pub jacobian_evals: u64,

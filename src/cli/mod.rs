@@ -10,11 +10,42 @@ pub mod synapse;
 pub mod train;
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by Ctrl-C (SIGINT) while a command that can stop cleanly is running.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Whether the running command stops cleanly on Ctrl-C (otherwise Ctrl-C exits at once).
+static GRACEFUL: AtomicBool = AtomicBool::new(false);
+
+/// Ctrl-C: a command that registered [`graceful_interrupts`] finishes its current step, saves
+/// what it must and exits 130; any other command (and a second Ctrl-C) exits 130 at once — its
+/// staged output is never renamed into place, so nothing half-written is left under the
+/// user's name.
+pub fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if GRACEFUL.load(Ordering::SeqCst) && !INTERRUPTED.swap(true, Ordering::SeqCst) {
+            eprintln!("\ninterrupt: stopping after the current cycle (Ctrl-C again to quit now)");
+        } else {
+            std::process::exit(130);
+        }
+    });
+}
+
+/// From now on Ctrl-C only sets a flag that [`interrupted`] reads.
+pub fn graceful_interrupts() {
+    GRACEFUL.store(true, Ordering::SeqCst);
+}
+
+/// Whether Ctrl-C was pressed since [`graceful_interrupts`].
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
 
 /// A failed command, carrying the documented exit code.
 ///
 /// Exit codes: 0 ok, 1 other failure (I/O, internal), 2 bad input (netlist, options, data),
-/// 3 numerical failure (NaN, step-size underflow, singular network, stiffness detected).
+/// 3 numerical failure (NaN, step-size underflow, singular network, stiffness detected), 130
+/// interrupted (Ctrl-C; `train` leaves a checkpoint to resume).
 pub struct Failure {
     pub code: i32,
     pub error: anyhow::Error,
@@ -30,6 +61,13 @@ impl Failure {
     pub fn numerical(e: impl Into<anyhow::Error>) -> Self {
         Failure {
             code: 3,
+            error: e.into(),
+        }
+    }
+    /// Stopped by Ctrl-C (128 + SIGINT).
+    pub fn interrupted(e: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code: 130,
             error: e.into(),
         }
     }

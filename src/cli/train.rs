@@ -6,7 +6,8 @@ use clap::Args;
 use physlearn::io::output::{write_atomic, Manifest};
 use physlearn::io::plot::{network_plot, xy_plot, Figure, Mark, Series};
 use physlearn::io::tables::csv_text;
-use physlearn::learning::session::read_checkpoint;
+use physlearn::learning::checkpoint_file::CheckpointFile;
+use physlearn::learning::session::netlist_path_from;
 use physlearn::learning::{LearningSystem, Session, SessionOptions};
 use physlearn::{with_system, Model, System};
 use serde_json::json;
@@ -115,14 +116,15 @@ pub fn train(a: TrainArgs) -> Result<(), Failure> {
             #[derive(serde::Deserialize)]
             struct Peek {
                 netlist_path: String,
+                #[serde(default)]
+                netlist_path_bytes: Option<Vec<u8>>,
             }
             let peek: Peek = serde_json::from_str(&text)
                 .with_context(|| format!("{}: invalid checkpoint", path.display()))
                 .map_err(Failure::bad_input)?;
-            let file = a
-                .file
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(peek.netlist_path));
+            let file = a.file.clone().unwrap_or_else(|| {
+                netlist_path_from(&peek.netlist_path, peek.netlist_path_bytes.as_deref())
+            });
             (dir.clone(), file, Some(text))
         }
         (None, Some(f), Some(o)) => (o.clone(), f.clone(), None),
@@ -141,21 +143,29 @@ pub fn train(a: TrainArgs) -> Result<(), Failure> {
         force: a.force,
         ..SessionOptions::default()
     };
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::other(anyhow!("{}: {e}", dir.display())))?;
+    // The lock is held before the checkpoint is read: a resume cuts the row journal back.
+    let _lock = RunLock::take(&dir)?;
+    let ck_path = dir.join("checkpoint.json");
     with_system!(model.system(), |sys| {
-        let mut session = match &resume {
-            Some(text) => {
-                let ck = read_checkpoint(text, model.sha256(), sys).map_err(|e| {
-                    Failure::bad_input(anyhow!("{}: {e}", dir.join("checkpoint.json").display()))
-                })?;
-                Session::resume(sys, ck, &opts).map_err(sim_failure(&file))?
+        let (mut session, mut ck_file) = match &resume {
+            Some(_) => {
+                let (ck, f) = CheckpointFile::load(&ck_path, model.sha256(), sys)
+                    .map_err(|e| Failure::bad_input(anyhow!("{e}")))?;
+                (
+                    Session::resume(sys, ck, &opts).map_err(sim_failure(&file))?,
+                    f,
+                )
             }
-            None => Session::new(sys, &opts, &file.display().to_string(), model.sha256())
-                .map_err(sim_failure(&file))?,
+            None => {
+                let mut s = Session::new(sys, &opts, &file.display().to_string(), model.sha256())
+                    .map_err(sim_failure(&file))?;
+                s.record_netlist_path(&file);
+                // A previous run's checkpoint here must not be resumed by mistake.
+                (s, CheckpointFile::create(&ck_path)?)
+            }
         };
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Failure::other(anyhow!("{}: {e}", dir.display())))?;
-        let _lock = RunLock::take(&dir)?;
-        drive(&mut session, &a, &dir, &file)?;
+        drive(&mut session, &mut ck_file, &a, &file)?;
         if session.done() {
             write_outputs(&dir, &session, &model, &file).map_err(Failure::other)?;
             let s = session.summary();
@@ -177,31 +187,43 @@ pub fn train(a: TrainArgs) -> Result<(), Failure> {
 /// Run the session, writing checkpoints as asked.
 fn drive<S: LearningSystem>(
     session: &mut Session<'_, S>,
+    ck_file: &mut CheckpointFile,
     a: &TrainArgs,
-    dir: &Path,
     file: &Path,
 ) -> Result<(), Failure> {
-    if session.checkpoint().next_cycle == 0 {
-        // A new run: a previous run's checkpoint here must not be resumed by mistake.
-        let _ = std::fs::remove_file(dir.join("checkpoint.json"));
-    }
+    super::graceful_interrupts();
     let pb = progress_bar(session.checkpoint().total_cycles as u64, "train");
     pb.set_position(session.checkpoint().next_cycle as u64);
     let mut this_run = 0usize;
     while !session.done() {
         let row = session.step().map_err(sim_failure(file))?;
         let msg = format!("cost {:.3e} cos {:.3}", row.cost_phys, row.cmp.cos_cl);
+        let wall = row.wall_seconds;
         this_run += 1;
         let next = session.checkpoint().next_cycle;
         pb.set_position(next as u64);
         pb.set_message(msg);
         let due = a.checkpoint_every.is_some_and(|k| next.is_multiple_of(k));
-        if due || a.stop_after == Some(this_run) {
-            let text = serde_json::to_string(session.checkpoint()).map_err(Failure::other)?;
-            write_atomic(&dir.join("checkpoint.json"), text.as_bytes())?;
+        if this_run == 1 {
+            warn_long_run(wall, session, a.checkpoint_every.is_some());
+        }
+        let interrupted = super::interrupted() && !session.done();
+        if due || a.stop_after == Some(this_run) || interrupted {
+            ck_file.save(session)?;
+        }
+        if interrupted {
+            pb.finish_and_clear();
+            let dir = ck_file.path().parent().unwrap_or(Path::new("."));
+            return Err(Failure::interrupted(anyhow!(
+                "interrupted after cycle {next} of {}; checkpoint written, continue with \
+                 `physlearn train --resume {}`",
+                session.checkpoint().total_cycles,
+                dir.display()
+            )));
         }
         if a.stop_after == Some(this_run) && !session.done() {
             pb.finish_and_clear();
+            let dir = ck_file.path().parent().unwrap_or(Path::new("."));
             eprintln!(
                 "stopped after {this_run} cycles; resume with --resume {}",
                 dir.display()
@@ -211,6 +233,24 @@ fn drive<S: LearningSystem>(
     }
     pb.finish_and_clear();
     Ok(())
+}
+
+/// Budget: after the first cycle, estimate the rest of the run; a run of more than an hour
+/// without checkpoints is one interruption away from being lost, so say so.
+fn warn_long_run<S: LearningSystem>(first_wall: f64, s: &Session<'_, S>, checkpoints: bool) {
+    let ck = s.checkpoint();
+    let left = ck.total_cycles.saturating_sub(ck.next_cycle) as f64;
+    let est = first_wall * left;
+    if est > 3600.0 && !checkpoints {
+        let every = ((600.0 / first_wall.max(1e-9)).ceil() as usize).max(1);
+        eprintln!(
+            "warning: the remaining {left} cycles will take about {:.1} h at {:.3} s per cycle \
+             and no --checkpoint-every was given; an interruption would lose the run (e.g. \
+             --checkpoint-every {every} writes one every ~10 minutes)",
+            est / 3600.0,
+            first_wall
+        );
+    }
 }
 
 fn write_outputs<S: LearningSystem>(
@@ -238,10 +278,8 @@ fn write_outputs<S: LearningSystem>(
         m.insert("last_cycle".into(), serde_json::to_value(t.rows().last())?);
         m.insert("epoch_rows".into(), serde_json::to_value(t.epochs())?);
     }
-    write_atomic(
-        &dir.join("summary.json"),
-        serde_json::to_string_pretty(&sj)?.as_bytes(),
-    )?;
+    // summary.json is written last: its presence marks a complete output directory.
+    let summary_text = serde_json::to_string_pretty(&sj)?;
     let bytes = std::fs::read(file).unwrap_or_default();
     let mut m = Manifest::new("train").with_input(file, &bytes);
     m.parameters = json!({
@@ -368,6 +406,7 @@ fn write_outputs<S: LearningSystem>(
             &hl_ref,
         )?;
     }
+    write_atomic(&dir.join("summary.json"), summary_text.as_bytes())?;
     Ok(())
 }
 

@@ -168,8 +168,32 @@ pub fn tick_label(v: f64) -> String {
     }
 }
 
+/// Draw into a staging file beside `path` (same extension, so the backend picks the same
+/// format) and rename it into place: a killed run never leaves a truncated image under the
+/// user's name.
+pub fn staged_plot(
+    path: &Path,
+    draw: impl FnOnce(&Path) -> Result<(), IoError>,
+) -> Result<(), IoError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{}.tmp-{name}", std::process::id()));
+    let res =
+        draw(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| IoError::fs(path, e)));
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
 /// Draw several panels side by side (or one) into `path` (`.png` or `.svg`).
 pub fn xy_plot(path: &Path, figures: &[Figure]) -> Result<(), IoError> {
+    staged_plot(path, |p| xy_plot_direct(p, figures))
+}
+
+fn xy_plot_direct(path: &Path, figures: &[Figure]) -> Result<(), IoError> {
     register_font();
     let w = 720 * figures.len().max(1) as u32;
     let h = 480;
@@ -322,6 +346,18 @@ fn draw_one<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> 
 /// weights: `edges` are node index pairs into `pos`; `highlight` nodes (sources, outputs) are
 /// drawn as labelled dots.
 pub fn network_plot(
+    path: &Path,
+    pos: &[[f64; 2]],
+    edges: &[(usize, usize)],
+    panels: &[(&str, &[f64])],
+    highlight: &[(usize, &str)],
+) -> Result<(), IoError> {
+    staged_plot(path, |p| {
+        network_plot_direct(p, pos, edges, panels, highlight)
+    })
+}
+
+fn network_plot_direct(
     path: &Path,
     pos: &[[f64; 2]],
     edges: &[(usize, usize)],

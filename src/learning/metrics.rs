@@ -66,25 +66,25 @@ pub struct References {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     /// `cos(Δθ, Δθ_CL)`.
-    #[serde(deserialize_with = "crate::io::nan::f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub cos_cl: f64,
     /// `cos(Δθ, −∇C)`.
-    #[serde(deserialize_with = "crate::io::nan::f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub cos_grad: f64,
     /// Least-squares `Δθ ≈ slope·Δθ_CL + offset`.
-    #[serde(deserialize_with = "crate::io::nan::f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub slope: f64,
-    #[serde(deserialize_with = "crate::io::nan::f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub offset: f64,
     /// Among the learnables with `|Δθ_CL,e| > 10⁻³ max|Δθ_CL|`, the fraction whose physical
     /// update has the opposite sign.
-    #[serde(deserialize_with = "crate::io::nan::f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub wrong_sign_fraction: f64,
     /// Fraction of the contrast mass `Σ|s^C − s^F|` inside the threshold windows.
-    #[serde(deserialize_with = "crate::io::nan::f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub window_fraction: f64,
     /// `max |s^C − s^F| / (θ τ_f/τ)` (0 without thresholds).
-    #[serde(deserialize_with = "crate::io::nan::f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub max_contrast_over_lower_edge: f64,
 }
 

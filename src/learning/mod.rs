@@ -5,10 +5,12 @@
 //! * [`system`]: the family contract ([`LearningSystem`], [`Engine`]);
 //! * [`session`]: one-cycle compare, training with the ideal-CL and gradient-descent
 //!   reference learners, β annealing, epochs, checkpoint and resume;
+//! * [`checkpoint_file`]: a checkpoint on disk (state plus an append-only row journal);
 //! * [`policy`]: which load-time findings refuse a run.
 //!
 //! Formulas: docs/physics.md §7.5.
 
+pub mod checkpoint_file;
 pub mod metrics;
 pub mod policy;
 pub mod rule;

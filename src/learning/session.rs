@@ -5,7 +5,6 @@
 use super::metrics::{cosine, lsq, Comparison, References};
 use super::system::{CycleOut, Engine, Family, LearningSystem, SolveStats};
 use super::{policy, SimError};
-use crate::io::nan::f64_or_nan;
 use serde::{Deserialize, Serialize};
 
 /// The state of a model's engine, and its per-cycle extras.
@@ -43,21 +42,24 @@ pub struct CycleRow<E> {
     /// Example of this cycle (`cycle mod N`).
     pub example: usize,
     /// Peak nudge of this cycle (after annealing).
-    #[serde(deserialize_with = "f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub beta: f64,
     /// Mean free-state cost of the physical learner at the start of the cycle.
-    #[serde(deserialize_with = "f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub cost_phys: f64,
     /// The same for the ideal-CL and gradient-descent reference learners (empty when not run).
+    #[serde(default, with = "crate::io::nan::opt_f64_lossless")]
     pub cost_cl: Option<f64>,
+    #[serde(default, with = "crate::io::nan::opt_f64_lossless")]
     pub cost_gd: Option<f64>,
     #[serde(flatten)]
     pub cmp: Comparison,
     /// Loop gain G at the start of the cycle (empty: not computed for this size).
+    #[serde(default, with = "crate::io::nan::opt_f64_lossless")]
     pub loop_gain: Option<f64>,
     #[serde(flatten)]
     pub stats: SolveStats,
-    #[serde(deserialize_with = "f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub wall_seconds: f64,
     #[serde(flatten)]
     pub extras: E,
@@ -69,28 +71,35 @@ pub struct CycleRow<E> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRow {
     pub epoch: usize,
-    #[serde(deserialize_with = "f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub cos_cl: f64,
-    #[serde(deserialize_with = "f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub cos_grad: f64,
-    #[serde(deserialize_with = "f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub slope: f64,
-    #[serde(deserialize_with = "f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub cost: f64,
+    #[serde(default, with = "crate::io::nan::opt_f64_lossless")]
     pub acc_train_phys: Option<f64>,
+    #[serde(default, with = "crate::io::nan::opt_f64_lossless")]
     pub acc_test_phys: Option<f64>,
+    #[serde(default, with = "crate::io::nan::opt_f64_lossless")]
     pub acc_train_cl: Option<f64>,
+    #[serde(default, with = "crate::io::nan::opt_f64_lossless")]
     pub acc_test_cl: Option<f64>,
+    #[serde(default, with = "crate::io::nan::opt_f64_lossless")]
     pub acc_train_gd: Option<f64>,
+    #[serde(default, with = "crate::io::nan::opt_f64_lossless")]
     pub acc_test_gd: Option<f64>,
 }
 
 /// The checkpoint format every family writes (`checkpoint.json`).
-pub const CHECKPOINT_FORMAT: &str = "physlearn-checkpoint/2";
+pub const CHECKPOINT_FORMAT: &str = "physlearn-checkpoint/3";
 /// Formats of earlier versions, refused with a message.
 const OLD_FORMATS: &[&str] = &[
     "physlearn-train-checkpoint/1",
     "physlearn-chem-checkpoint/1",
+    "physlearn-checkpoint/2",
 ];
 
 /// Everything needed to continue a training run bit for bit. The session keeps its whole
@@ -100,6 +109,9 @@ pub struct Checkpoint<St, E> {
     pub format: String,
     pub family: Family,
     pub netlist_path: String,
+    /// The netlist path's bytes when it is not UTF-8 (`netlist_path` is then lossy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netlist_path_bytes: Option<Vec<u8>>,
     pub netlist_sha256: String,
     pub total_cycles: usize,
     pub next_cycle: usize,
@@ -109,14 +121,17 @@ pub struct Checkpoint<St, E> {
     /// θ of the ideal-CL and gradient-descent reference learners (`None`: not run).
     pub cl: Option<Vec<f64>>,
     pub gd: Option<Vec<f64>>,
-    #[serde(deserialize_with = "f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub cost0: f64,
-    #[serde(deserialize_with = "f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub last_cost_phys: f64,
-    #[serde(deserialize_with = "f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub last_cost_cl: f64,
-    #[serde(deserialize_with = "f64_or_nan")]
+    #[serde(with = "crate::io::nan::f64_lossless")]
     pub last_cost_gd: f64,
+    /// The rows so far; on disk they live in the row journal beside the checkpoint
+    /// ([`super::checkpoint_file`]), so a checkpoint's size does not grow with the run.
+    #[serde(skip)]
     pub rows: Vec<CycleRow<E>>,
     pub epochs: Vec<EpochRow>,
     pub epoch_start: Vec<f64>,
@@ -207,6 +222,7 @@ pub struct OneCycle<E> {
     pub cmp: Comparison,
     /// Free-state cost of example 0 at θ0.
     pub cost: f64,
+    #[serde(default, with = "crate::io::nan::opt_f64_lossless")]
     pub loop_gain: Option<f64>,
     #[serde(flatten)]
     pub stats: SolveStats,
@@ -321,6 +337,7 @@ impl<'a, S: LearningSystem + 'a> Session<'a, S> {
             format: CHECKPOINT_FORMAT.into(),
             family: meta.family,
             netlist_path: netlist_path.into(),
+            netlist_path_bytes: None,
             netlist_sha256: netlist_sha256.into(),
             total_cycles: total,
             next_cycle: 0,
@@ -389,6 +406,18 @@ impl<'a, S: LearningSystem + 'a> Session<'a, S> {
             ck,
             cl_rate: opts.cl_rate,
         })
+    }
+
+    /// Record the netlist's path exactly (a non-UTF-8 path keeps its bytes, so a resume finds
+    /// the file).
+    pub fn record_netlist_path(&mut self, path: &std::path::Path) {
+        self.ck.netlist_path = path.to_string_lossy().into_owned();
+        self.ck.netlist_path_bytes = None;
+        #[cfg(unix)]
+        if path.to_str().is_none() {
+            use std::os::unix::ffi::OsStrExt;
+            self.ck.netlist_path_bytes = Some(path.as_os_str().as_bytes().to_vec());
+        }
     }
 
     pub fn done(&self) -> bool {
@@ -613,7 +642,9 @@ impl<'a, S: LearningSystem + 'a> Session<'a, S> {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Learners {
     pub phys: f64,
+    #[serde(default, with = "crate::io::nan::opt_f64_lossless")]
     pub cl: Option<f64>,
+    #[serde(default, with = "crate::io::nan::opt_f64_lossless")]
     pub gd: Option<f64>,
 }
 
@@ -643,6 +674,19 @@ pub struct ThetaRow {
     pub learnable: String,
     pub theta_initial: f64,
     pub theta_phys: f64,
+    #[serde(default, with = "crate::io::nan::opt_f64_lossless")]
     pub theta_cl: Option<f64>,
+    #[serde(default, with = "crate::io::nan::opt_f64_lossless")]
     pub theta_gd: Option<f64>,
+}
+
+/// A checkpoint's netlist path from its text and, for non-UTF-8 paths, its bytes.
+pub fn netlist_path_from(text: &str, bytes: Option<&[u8]>) -> std::path::PathBuf {
+    #[cfg(unix)]
+    if let Some(b) = bytes {
+        use std::os::unix::ffi::OsStrExt;
+        return std::path::PathBuf::from(std::ffi::OsStr::from_bytes(b));
+    }
+    let _ = bytes;
+    std::path::PathBuf::from(text)
 }

@@ -54,6 +54,83 @@ impl fmt::Display for Fault {
     }
 }
 
+/// The faults as printed: faults with the same message whose paths differ only in one array
+/// index are one line, `elements[0..105].arm.C (106 entries): must be > 0, got -1`; the list
+/// of faults itself (`check --json`, Python's `NetlistError.faults`) keeps every one.
+pub fn grouped_lines(faults: &[Fault]) -> Vec<String> {
+    // (prefix, suffix, message) → indices, in order of first appearance.
+    let mut groups: Vec<((String, String, String), Vec<usize>)> = Vec::new();
+    let mut lines: Vec<Result<String, usize>> = Vec::new();
+    for f in faults {
+        match split_index(&f.path) {
+            Some((pre, i, suf)) => {
+                let key = (pre.to_string(), suf.to_string(), f.message.clone());
+                match groups.iter_mut().position(|(k, _)| *k == key) {
+                    Some(g) => groups[g].1.push(i),
+                    None => {
+                        lines.push(Err(groups.len()));
+                        groups.push((key, vec![i]));
+                    }
+                }
+            }
+            None => lines.push(Ok(f.to_string())),
+        }
+    }
+    lines
+        .into_iter()
+        .map(|l| match l {
+            Ok(text) => text,
+            Err(g) => {
+                let ((pre, suf, message), idx) = &groups[g];
+                let mut path = format!("{pre}[{}]{suf}", index_ranges(idx));
+                if idx.len() > 1 {
+                    path.push_str(&format!(" ({} entries)", idx.len()));
+                }
+                Fault {
+                    path,
+                    message: message.clone(),
+                }
+                .to_string()
+            }
+        })
+        .collect()
+}
+
+/// `elements[12].arm.C` → (`elements`, 12, `.arm.C`): the first array index of a path.
+fn split_index(path: &str) -> Option<(&str, usize, &str)> {
+    let open = path.find('[')?;
+    let close = open + path[open..].find(']')?;
+    let i = path[open + 1..close].parse().ok()?;
+    Some((&path[..open], i, &path[close + 1..]))
+}
+
+/// `[0, 1, 2, 5, 7, 8]` → `0..2,5,7..8`, at most six ranges then `…`.
+fn index_ranges(idx: &[usize]) -> String {
+    let mut sorted = idx.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for i in sorted {
+        match ranges.last_mut() {
+            Some((_, hi)) if *hi + 1 == i => *hi = i,
+            _ => ranges.push((i, i)),
+        }
+    }
+    let mut parts: Vec<String> = (ranges.iter().take(6))
+        .map(|&(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}..{hi}")
+            }
+        })
+        .collect();
+    if ranges.len() > 6 {
+        parts.push("…".into());
+    }
+    parts.join(",")
+}
+
 /// Errors of the netlist layer.
 #[derive(Debug, thiserror::Error)]
 pub enum NetlistError {
@@ -67,7 +144,8 @@ pub enum NetlistError {
         column: usize,
         message: String,
     },
-    #[error("{} fault(s) in the netlist:\n{}", .0.len(), .0.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n"))]
+    /// Every fault, each with its JSON path; printed grouped ([`grouped_lines`]).
+    #[error("{} fault(s) in the netlist:\n{}", .0.len(), grouped_lines(.0).iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<Fault>),
 }
 
@@ -1979,4 +2057,46 @@ fn element(
         el.stencil = edge_stencil(cx, || format!("{path}.nodes"), domain, (i, j), positions);
     }
     Some(el)
+}
+
+#[cfg(test)]
+mod grouping_tests {
+    use super::*;
+
+    fn f(path: &str, message: &str) -> Fault {
+        Fault {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn repeated_faults_are_one_line_with_ranges_and_a_count() {
+        let mut faults: Vec<Fault> = (0..106)
+            .map(|i| f(&format!("elements[{i}].arm.C"), "must be > 0, got -1"))
+            .collect();
+        faults.push(f("protocol.tau_fast", "must be > 0, got 0"));
+        faults.push(f("elements[7].w", "must be finite"));
+        faults.push(f("elements[9].w", "must be finite"));
+        faults.push(f("elements[12].w", "must be finite"));
+        assert_eq!(
+            grouped_lines(&faults),
+            vec![
+                "elements[0..105].arm.C (106 entries): must be > 0, got -1".to_string(),
+                "protocol.tau_fast: must be > 0, got 0".into(),
+                "elements[7,9,12].w (3 entries): must be finite".into(),
+            ]
+        );
+        assert_eq!(
+            grouped_lines(&[f("nodes[3].id", "duplicate id \"a\"")]),
+            vec!["nodes[3].id: duplicate id \"a\"".to_string()]
+        );
+        let many: Vec<Fault> = (0..20)
+            .map(|i| f(&format!("x[{}]", 2 * i), "bad"))
+            .collect();
+        assert_eq!(
+            grouped_lines(&many),
+            vec!["x[0,2,4,6,8,10,…] (20 entries): bad".to_string()]
+        );
+    }
 }

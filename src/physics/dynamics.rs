@@ -661,8 +661,48 @@ impl<'a> Dynamics<'a> {
                 &sc.targets,
                 &mut sc.y,
             )
-            .map_err(|e| e.at_time(t))?;
+            .map_err(|e| self.explain_failed_solve(e, sc, v, t))?;
         Ok(beta)
+    }
+
+    /// A failed RHS solve is a blow-up of the state, not a singular network: the dynamic
+    /// matrix has every element's static conductance plus its arm's, so it is positive definite
+    /// whenever the static network is (checked before any dynamics). Name the element.
+    fn explain_failed_solve(
+        &self,
+        e: PhysicsError,
+        sc: &Scratch,
+        v: &[f64],
+        t: f64,
+    ) -> PhysicsError {
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            let (el, what) = self.layout.owner(i).unwrap_or((0, "state"));
+            return PhysicsError::NonFinite {
+                element: self.net.elements[el].name.clone(),
+                what: what.to_string(),
+                time: t,
+            };
+        }
+        if !matches!(e, PhysicsError::Singular { .. }) {
+            return e.at_time(t);
+        }
+        // The unstable mode grows fastest in its own element: name the owner of the largest
+        // state component.
+        let worst = (v.iter().enumerate()).max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()));
+        let kmax = sc.k.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+        match worst.and_then(|(i, &x)| self.layout.owner(i).map(|o| (o, x))) {
+            Some(((el, what), x)) => PhysicsError::Integration {
+                reason: format!(
+                    "the state blew up ({what} = {x:.3e}, conductances/stiffnesses up to \
+                     {kmax:.3e}) and the equilibrium matrix lost positive definiteness: the \
+                     explicit step is unstable; `physlearn check` reports the stiffness ratio \
+                     (use solver.method \"bdf\" or \"auto\" for stiff networks)"
+                ),
+                time: t,
+                worst: self.net.elements[el].name.clone(),
+            },
+            None => e.at_time(t),
+        }
     }
 
     /// Forget the reusable factor of the RHS solves (cycle boundaries).

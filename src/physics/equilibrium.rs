@@ -520,7 +520,7 @@ impl Equilibrium {
     fn factor(&mut self, net: &Network) -> Result<(), PhysicsError> {
         self.solver.factor().map_err(|e| match e {
             LinSolveError::NotPositiveDefinite { dof } => PhysicsError::Singular {
-                dof: net.free_dof_name(dof),
+                dof: net.singular_dof_name(dof),
                 time: None,
             },
             LinSolveError::Symbolic(s) => PhysicsError::Linear { what: s },
@@ -905,8 +905,12 @@ impl DynamicEquilibrium {
         self.apply_precond(&mut x[..nf]);
         let converged = exact || self.pcg(k, &mut x);
         if !converged {
-            // Guard: the stale factor is too far off: refactor and solve directly.
-            self.refactor(net, k, beta)?;
+            // Guard: the stale factor is too far off: refactor and solve directly. The
+            // solution buffer goes back before an error propagates (a later call reuses it).
+            if let Err(e) = self.refactor(net, k, beta) {
+                self.x = x;
+                return Err(e);
+            }
             x[..nf].copy_from_slice(&self.b[..nf]);
             self.apply_precond(&mut x[..nf]);
         }
@@ -1070,7 +1074,7 @@ impl DynamicEquilibrium {
         }
         self.solver.factor().map_err(|e| match e {
             LinSolveError::NotPositiveDefinite { dof } => PhysicsError::Singular {
-                dof: net.free_dof_name(dof),
+                dof: net.singular_dof_name(dof),
                 time: None,
             },
             LinSolveError::Symbolic(s) => PhysicsError::Linear { what: s },

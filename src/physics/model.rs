@@ -660,6 +660,57 @@ impl Network {
         }
     }
 
+    /// Where a failed factorisation points: a node that no element holds in some direction (a
+    /// dangling node carries the null vector, whatever DOF the factorisation stopped at), else the
+    /// free DOF `f` itself.
+    pub fn singular_dof_name(&self, f: usize) -> String {
+        self.mechanism_node()
+            .unwrap_or_else(|| self.free_dof_name(f))
+    }
+
+    /// An elastic node with a free DOF whose elements all pull along one line: it moves freely
+    /// perpendicular to them (a zero mode of the stiffness matrix living on that node).
+    fn mechanism_node(&self) -> Option<String> {
+        if self.domain != Domain::Elastic2d {
+            return None;
+        }
+        let n = self.node_names.len();
+        let mut dirs: Vec<Vec<[f64; 2]>> = vec![Vec::new(); n];
+        for e in &self.elements {
+            let (i, j) = (e.nodes.0 .0, e.nodes.1 .0);
+            let (pi, pj) = (self.positions[i], self.positions[j]);
+            let (dx, dy) = (pj[0] - pi[0], pj[1] - pi[1]);
+            let len = dx.hypot(dy);
+            if len > 0.0 {
+                dirs[i].push([dx / len, dy / len]);
+                dirs[j].push([dx / len, dy / len]);
+            }
+        }
+        (0..n).find_map(|node| {
+            let free = |k: usize| matches!(self.dof_map.get(2 * node + k), Some(Ok(_)));
+            let d = &dirs[node];
+            let first = d.first()?;
+            let one_line = d
+                .iter()
+                .all(|v| (first[0] * v[1] - first[1] * v[0]).abs() < 1e-9);
+            // The zero mode moves along m = n̂⊥; it needs the free DOFs to span it.
+            let m = [-first[1], first[0]];
+            let movable = (free(0) && free(1))
+                || (free(0) && m[1].abs() < 1e-9)
+                || (free(1) && m[0].abs() < 1e-9);
+            (one_line && movable).then(|| {
+                format!(
+                    "node '{}', which its {} element(s) hold along one line only (it moves \
+                     freely along ({:.3}, {:.3}))",
+                    self.node_names[node],
+                    d.len(),
+                    -first[1],
+                    first[0]
+                )
+            })
+        })
+    }
+
     /// Name of the free DOF with free index `f`.
     pub fn free_dof_name(&self, f: usize) -> String {
         match self.dof_map.iter().position(|m| *m == Ok(f)) {
