@@ -228,7 +228,7 @@ fn a_bad_point_is_reported_and_the_others_complete() {
     assert_eq!(col(&t, "status"), ["ok", "bad_input", "ok"]);
     let msg = col(&t, "message");
     assert!(
-        msg[1].contains("elements[0].update.rho") && msg[1].contains("≥ 0"),
+        msg[1].contains("elements[0..105].update.rho (106 entries)") && msg[1].contains("≥ 0"),
         "{}",
         msg[1]
     );
