@@ -1012,3 +1012,39 @@ fn singular_elastic_network_names_the_dangling_node() {
         "{err}"
     );
 }
+
+/// Degenerate tasks are refused by every command with what is wrong: an output on a source
+/// node (its error can never change), and targets equal to the free outputs (a round-off
+/// contrast that θ "auto" would turn into a threshold).
+#[test]
+fn degenerate_tasks_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut v = small();
+    v["boundary"]["outputs"] = json!([{"id": "o", "kind": "node", "node": "in"}]);
+    v["task"] = json!({"examples": [{"targets": {"o": 0.4}}]});
+    let nl = write(tmp.path(), "on_source.json", &v);
+    for cmd in ["check", "compare"] {
+        let st = bin().arg(cmd).arg(&nl).output().unwrap();
+        let err =
+            String::from_utf8_lossy(&st.stderr).to_string() + &String::from_utf8_lossy(&st.stdout);
+        assert_eq!(st.status.code(), Some(2), "{cmd}: {err}");
+        assert!(
+            err.contains("output_fixed") && err.contains("output 'o'"),
+            "{cmd}: {err}"
+        );
+    }
+    // r and e both conduct 1 (e's shunted arm is open in DC): m sits at exactly 0.5.
+    let mut v = small();
+    v["task"] = json!({"examples": [{"targets": {"o": 0.5}}]});
+    let nl = write(tmp.path(), "reached.json", &v);
+    for cmd in ["check", "compare"] {
+        let st = bin().arg(cmd).arg(&nl).output().unwrap();
+        let err =
+            String::from_utf8_lossy(&st.stderr).to_string() + &String::from_utf8_lossy(&st.stdout);
+        assert_eq!(st.status.code(), Some(2), "{cmd}: {err}");
+        assert!(
+            err.contains("no_contrast") && err.contains("round-off"),
+            "{cmd}: {err}"
+        );
+    }
+}

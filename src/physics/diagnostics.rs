@@ -305,6 +305,23 @@ pub fn diagnose(net: &Network, saw: Option<&Sawtooth>) -> LoadReport {
         }
     }
     rep.cost0 = Some(c0 / net.examples.len() as f64);
+    for o in &net.outputs {
+        let fixed = o
+            .stencil
+            .terms()
+            .all(|(d, c)| c == 0.0 || net.dof_map.get(d).is_some_and(|m| m.is_err()));
+        if fixed {
+            rep.push(
+                Level::Error,
+                "output_fixed",
+                format!(
+                    "output '{}' depends only on source (Dirichlet) values: its error cannot \
+                     change, so nothing can learn it",
+                    o.name
+                ),
+            );
+        }
+    }
     let Some(saw) = saw else {
         return rep;
     };
@@ -324,6 +341,34 @@ pub fn diagnose(net: &Network, saw: Option<&Sawtooth>) -> LoadReport {
         }
     }
     rep.a_max = groups;
+    // A contrast at round-off (targets equal to the free outputs): nothing to learn, and θ
+    // "auto" would be resolved from round-off (then every ratio to it is noise).
+    let a_all = cons.iter().map(|c| c.3.abs()).fold(0.0, f64::max);
+    let s_scale = (net.elements.iter().enumerate())
+        .flat_map(|(e, el)| {
+            let (free, p) = (&free, &p);
+            el.channels
+                .iter()
+                .map(move |ch| el.static_signal(ch, free.y[e], p.w[e], p.l[e]).0.abs())
+        })
+        .fold(0.0, f64::max);
+    if a_all <= 1e-10 * s_scale {
+        let (level, which) = if net.examples.len() == 1 {
+            (Level::Error, "the task's")
+        } else {
+            (Level::Warning, "example 0's")
+        };
+        rep.push(
+            level,
+            "no_contrast",
+            format!(
+                "the clamped state equals the free state to round-off (largest contrast \
+                 {a_all:.1e} against local signals of {s_scale:.1e}): {which} targets equal the \
+                 free outputs, so there is nothing to learn and θ \"auto\" would be set by \
+                 round-off"
+            ),
+        );
+    }
     // Sign check, leak gating, tau_fast ≥ 5 τ_k, window.
     let mut mass_in = 0.0;
     let mut mass = 0.0;
