@@ -249,6 +249,7 @@ impl Compare {
             loop_gain: one.loop_gain,
             stats: one.stats,
             tail: one.tail,
+            energy: one.energy,
             wall_seconds: one.wall_seconds,
             extras,
         }

@@ -194,6 +194,31 @@ impl Segment {
         }
     }
 
+    /// `d frac/dt` (0 outside the segment and for an empty one).
+    #[inline]
+    pub fn frac_rate(&self, t: f64) -> f64 {
+        if self.t1 > self.t0 && t >= self.t0 && t <= self.t1 {
+            1.0 / (self.t1 - self.t0)
+        } else {
+            0.0
+        }
+    }
+
+    /// `dβ/dt` of [`Segment::beta`] (the rate of the nudge ramp; energy accounting).
+    #[inline]
+    pub fn beta_rate(&self, t: f64) -> f64 {
+        let ds = self.frac_rate(t);
+        match self.beta {
+            BetaRamp::Const(_) => 0.0,
+            BetaRamp::Linear { b0, b1 } => (b1 - b0) * ds,
+            BetaRamp::LinearEta { e0, e1, g } => {
+                let e = e0 + (e1 - e0) * self.frac(t);
+                // d/de [g e/(1 − e)] = g/(1 − e)².
+                g / ((1.0 - e) * (1.0 - e)) * (e1 - e0) * ds
+            }
+        }
+    }
+
     #[inline]
     pub fn beta(&self, t: f64) -> f64 {
         let s = self.frac(t);

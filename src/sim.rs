@@ -153,6 +153,8 @@ pub struct RunOutput<'a> {
     pub final_params: Params,
     pub stats: SolverStats,
     pub final_cost: f64,
+    /// Energy of a `hold` protocol (sawtooth runs: per cycle in `cycles`).
+    pub hold_energy: Option<crate::learning::energy::Energy>,
 }
 
 /// Run the protocol. `progress(cycle, record)` is called after every cycle.
@@ -164,6 +166,7 @@ pub fn run<'a>(
     let net = &prep.network;
     let mut runner = Runner::new(net, prep.solver, net.initial_params())?;
     let mut cycles = Vec::new();
+    let mut hold_energy = None;
     match &prep.protocol {
         Protocol::Hold {
             beta,
@@ -173,7 +176,7 @@ pub fn run<'a>(
             if *from_rest {
                 runner.states = crate::physics::model::States::zeros(net.n_elements());
             }
-            runner.run_hold(*beta, *duration, opts.sampling)?;
+            hold_energy = Some(runner.run_hold(*beta, *duration, opts.sampling)?);
         }
         Protocol::Sawtooth(saw) => {
             if saw.from_rest {
@@ -204,5 +207,6 @@ pub fn run<'a>(
         cycles,
         runner,
         final_cost,
+        hold_energy,
     })
 }

@@ -193,6 +193,7 @@ impl ChemEngine<'_> {
         let d = since;
         let debt = self.sys.model.debt(&self.runner.x);
         CycleOut {
+            energy: crate::learning::energy::Energy::nan(),
             stats: SolveStats {
                 rhs_evals: s.rhs_evals - d.rhs_evals,
                 accepted_steps: s.accepted_steps - d.accepted_steps,

@@ -285,6 +285,8 @@ fn lattice(n: usize, v_left: f64, g0: Option<PathBuf>, out: PathBuf) -> Result<(
     // The workload starts from rest (as scipy_ref.py): no DC solve for the initial states.
     let mut runner = Runner::at_rest(net, prep.solver, net.initial_params())
         .map_err(|e| Failure::numerical(anyhow!("{e}")))?;
+    // The workload is the bare dynamics (as the reference): no energy quadrature.
+    runner.dynamics.set_energy(false);
     let rss_runner = rss_bytes();
     let mut vout = Vec::new();
     let n_ex = net.examples.len();

@@ -1,6 +1,7 @@
 //! Family-agnostic TCL evaluation and training.
 //!
 //! * [`rule`]: the hard threshold `N_θ` and its window (shared with the synapse lab and EP);
+//! * [`energy`]: the energy record of a cycle or segment ([`Energy`]), one type for every family;
 //! * [`metrics`]: [`References`] and the one definition of every comparison number;
 //! * [`system`]: the family contract ([`LearningSystem`], [`Engine`]);
 //! * [`session`]: one-cycle compare, training with the ideal-CL and gradient-descent
@@ -11,12 +12,14 @@
 //! Formulas: docs/physics.md §7.5.
 
 pub mod checkpoint_file;
+pub mod energy;
 pub mod metrics;
 pub mod policy;
 pub mod rule;
 pub mod session;
 pub mod system;
 
+pub use energy::{Energy, EnergySummary};
 pub use metrics::{cosine, lsq, Comparison, References};
 pub use session::{one_cycle, Checkpoint, CycleRow, EpochRow, OneCycle, Session, SessionOptions};
 pub use system::{CycleOut, Engine, Family, LearningSystem, SolveStats, SystemMeta};

@@ -2,6 +2,7 @@
 //! ([`Session`]) with the ideal-CL and gradient-descent reference learners, β annealing,
 //! epoch rows, checkpoint and resume. Written once over [`LearningSystem`]/[`Engine`].
 
+use super::energy::{relative_residual, Energy, EnergySummary};
 use super::metrics::{cosine, lsq, Comparison, References};
 use super::system::{CycleOut, Engine, Family, LearningSystem, SolveStats};
 use super::{policy, SimError};
@@ -59,6 +60,9 @@ pub struct CycleRow<E> {
     pub loop_gain: Option<f64>,
     #[serde(flatten)]
     pub stats: SolveStats,
+    /// Energy of the cycle (docs/physics.md §12; NaN columns: not in this family).
+    #[serde(flatten)]
+    pub energy: Energy,
     #[serde(with = "crate::io::nan::f64_lossless")]
     pub wall_seconds: f64,
     #[serde(flatten)]
@@ -138,6 +142,10 @@ pub struct Checkpoint<St, E> {
     /// (Δθ, Δθ_CL) of the first and the latest cycle (scatter plots).
     pub first_scatter: (Vec<f64>, Vec<f64>),
     pub last_scatter: (Vec<f64>, Vec<f64>),
+    /// Energy baseline (the same protocol with learning off): dissipation per cycle and the
+    /// number of cycles it was measured over (`None`: not run yet).
+    #[serde(default)]
+    pub baseline: Option<(f64, usize)>,
 }
 
 impl<St, E> Checkpoint<St, E> {
@@ -229,6 +237,8 @@ pub struct OneCycle<E> {
     /// Relaxation at β = 0 appended after a `fast_fall` cycle (10 kernel times), so the
     /// filter's response tail is counted.
     pub tail: f64,
+    /// Energy of the cycle and its tail (docs/physics.md §12).
+    pub energy: Energy,
     pub wall_seconds: f64,
     #[serde(flatten)]
     pub extras: E,
@@ -276,13 +286,18 @@ pub fn one_cycle<S: LearningSystem>(
     let (refs, aux) = eng.references(&theta0, 0, meta.beta_max)?;
     let loop_gain = eng.loop_gain(&theta0, 0)?;
     let start = std::time::Instant::now();
-    let CycleOut { mut stats, extras } = eng.run_cycle(0, meta.beta_max)?;
+    let CycleOut {
+        mut stats,
+        extras,
+        mut energy,
+    } = eng.run_cycle(0, meta.beta_max)?;
     let tail = meta.direction.tail(meta.kernel_time);
     let mut extras = extras;
     if tail > 0.0 {
         let t = eng.relax(tail)?;
         stats = add(stats, t.stats);
         extras = t.extras;
+        energy = energy.plus(&t.energy);
     }
     let wall_seconds = start.elapsed().as_secs_f64();
     let delta = minus(&eng.theta(), &theta0);
@@ -298,6 +313,7 @@ pub fn one_cycle<S: LearningSystem>(
         loop_gain,
         stats,
         tail,
+        energy,
         wall_seconds,
         extras,
     })
@@ -354,6 +370,7 @@ impl<'a, S: LearningSystem + 'a> Session<'a, S> {
             epochs: Vec::new(),
             first_scatter: (Vec::new(), Vec::new()),
             last_scatter: (Vec::new(), Vec::new()),
+            baseline: None,
         };
         Ok(Session {
             sys,
@@ -464,7 +481,11 @@ impl<'a, S: LearningSystem + 'a> Session<'a, S> {
         let (refs, aux) = self.eng.references(&theta_start, ex, beta)?;
         let loop_gain = self.eng.loop_gain(&theta_start, ex)?;
         let start = std::time::Instant::now();
-        let CycleOut { stats, mut extras } = self.eng.run_cycle(k, beta)?;
+        let CycleOut {
+            stats,
+            mut extras,
+            energy,
+        } = self.eng.run_cycle(k, beta)?;
         let wall_seconds = start.elapsed().as_secs_f64();
         let theta = self.eng.theta();
         let delta = minus(&theta, &theta_start);
@@ -509,6 +530,7 @@ impl<'a, S: LearningSystem + 'a> Session<'a, S> {
             cmp,
             loop_gain,
             stats,
+            energy,
             wall_seconds,
             extras,
         };
@@ -585,6 +607,16 @@ impl<'a, S: LearningSystem + 'a> Session<'a, S> {
         Ok(())
     }
 
+    /// Run the energy baseline: the same protocol with learning switched off
+    /// ([`LearningSystem::without_learning`]), `cycles` cycles from the same initial state with
+    /// the same β law; its mean dissipation per cycle goes into the summary. Families without
+    /// the switch leave it `None`.
+    pub fn run_baseline(&mut self, cycles: usize) -> Result<Option<f64>, SimError> {
+        let r = baseline_energy(self.sys, cycles)?;
+        self.ck.baseline = r.map(|d| (d, cycles));
+        Ok(r)
+    }
+
     /// The run's summary (`summary.json`).
     pub fn summary(&self) -> TrainSummary {
         let ck = &self.ck;
@@ -615,6 +647,43 @@ impl<'a, S: LearningSystem + 'a> Session<'a, S> {
             mean_rhs_evals_per_cycle: mean(&|r| r.stats.rhs_evals as f64),
             epochs: ck.epochs.len(),
             non_physical: meta.non_physical.clone(),
+            energy: self.energy_summary(),
+        }
+    }
+
+    /// The energy figures of the run so far (`summary.json`, key `energy`).
+    pub fn energy_summary(&self) -> EnergySummary {
+        let ck = &self.ck;
+        let rows = &ck.rows;
+        let total = rows
+            .iter()
+            .skip(1)
+            .fold(rows.first().map_or(Energy::nan(), |r| r.energy), |a, r| {
+                a.plus(&r.energy)
+            });
+        let n = rows.len().max(1) as f64;
+        let per_cycle = total.dissipated() / n;
+        let max_rel = rows
+            .iter()
+            .map(|r| relative_residual(&r.energy))
+            .filter(|v| !v.is_nan())
+            .fold(f64::NAN, f64::max);
+        let decades = (ck.cost0 / ck.last_cost_phys).log10();
+        let per_decade = if decades.is_finite() && decades > 0.0 {
+            total.dissipated() / decades
+        } else {
+            f64::NAN
+        };
+        let baseline = ck.baseline.map(|b| b.0);
+        EnergySummary {
+            dissipated_per_cycle: per_cycle,
+            total,
+            max_relative_residual: max_rel,
+            decades,
+            dissipated_per_decade: per_decade,
+            baseline_dissipated_per_cycle: baseline,
+            baseline_cycles: ck.baseline.map_or(0, |b| b.1),
+            learning_extra_per_cycle: baseline.map(|b| per_cycle - b),
         }
     }
 
@@ -666,6 +735,35 @@ pub struct TrainSummary {
     /// Number of epoch rows (`epochs.csv`).
     pub epochs: usize,
     pub non_physical: Vec<String>,
+    /// Energy per cycle, per decade of cost reduction, and the learning-off baseline.
+    pub energy: EnergySummary,
+}
+
+/// Mean dissipation per cycle of `cycles` cycles of the protocol with learning switched off
+/// (`None`: the family has no switch). The β law is the run's (with a constant cost it keeps
+/// the first cycle's β).
+pub fn baseline_energy<S: LearningSystem>(
+    sys: &S,
+    cycles: usize,
+) -> Result<Option<f64>, SimError> {
+    let Some(off) = sys.without_learning() else {
+        return Ok(None);
+    };
+    if cycles == 0 {
+        return Ok(None);
+    }
+    let meta = off.meta();
+    let mut eng = off.engine()?;
+    let theta = eng.theta();
+    let c0 = eng.mean_cost(&theta)?;
+    let beta = meta.beta_schedule.beta(meta.beta_max, c0, c0);
+    let mut sum = 0.0;
+    for k in 0..cycles {
+        eng.begin_cycle();
+        let out = eng.run_cycle(k, beta)?;
+        sum += out.energy.dissipated();
+    }
+    Ok(Some(sum / cycles as f64))
 }
 
 /// One row of `weights_final.csv`.

@@ -74,6 +74,8 @@ pub struct SolveStats {
 #[derive(Clone, Debug)]
 pub struct CycleOut<E> {
     pub stats: SolveStats,
+    /// Energy of the interval (docs/physics.md §12).
+    pub energy: super::energy::Energy,
     /// Family-specific per-cycle columns, as far as the integration alone determines them.
     pub extras: E,
 }
@@ -101,7 +103,8 @@ pub trait Engine {
     /// peak nudge `beta`.
     fn run_cycle(&mut self, cycle: usize, beta: f64) -> Result<CycleOut<Self::Extras>, SimError>;
     /// Hold β = 0 for `duration` with the current example's inputs. The returned extras cover
-    /// the interval since the start of the last [`Engine::run_cycle`].
+    /// the interval since the start of the last [`Engine::run_cycle`]; the energy covers the
+    /// hold alone.
     fn relax(&mut self, duration: f64) -> Result<CycleOut<Self::Extras>, SimError>;
     /// Static references at θ for example `ex` at nudge `beta`.
     fn references(
@@ -145,6 +148,14 @@ pub trait LearningSystem {
     fn project(&self, theta: &mut [f64]);
     /// Start a simulation at the model's initial state.
     fn engine(&self) -> Result<Self::Engine<'_>, SimError>;
+    /// The same model with learning switched off (every rate ρ = 0, nothing else changed): the
+    /// energy baseline of the protocol. `None`: the family has no such switch.
+    fn without_learning(&self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
     /// Family-specific entries of `compare --json` beyond the common set (chemical: the
     /// reduced-model cross-check), given the one-cycle update.
     fn compare_extras(

@@ -27,6 +27,10 @@ pub struct Dopri5Options {
     pub max_steps: u32,
     /// Stiffness test every `n_stiff` accepted steps (`u32::MAX`: never).
     pub n_stiff: u32,
+    /// Trailing components that are pure quadratures (`v' = P(t, x)`, never fed back): left out
+    /// of the error norm and the stiffness test, so the other components follow the same steps
+    /// as without them (energy accounting).
+    pub n_quad: usize,
 }
 
 /// Counters of one integration.
@@ -168,6 +172,7 @@ where
     O: FnMut(f64, &[f64]) -> bool,
 {
     let dim = y.len();
+    let n_err = dim - opt.n_quad.min(dim);
     for k in work.k.iter_mut() {
         k.resize(dim, 0.0);
     }
@@ -219,7 +224,7 @@ where
         stats.rhs_evals += 6;
         // Error estimate (k[1] now holds the FSAL stage).
         let mut err = 0.0;
-        for i in 0..dim {
+        for i in 0..n_err {
             let est = (k[0][i] * E[0]
                 + k[2][i] * E[2]
                 + k[3][i] * E[3]
@@ -230,7 +235,7 @@ where
             let sc = opt.atol + y[i].abs().max(y_next[i].abs()) * opt.rtol;
             err += (est / sc) * (est / sc);
         }
-        err = (err / dim as f64).sqrt();
+        err = (err / n_err.max(1) as f64).sqrt();
         // PI controller.
         let fac11 = err.powf(alpha);
         let mut fac = fac11 * fac_old.powf(-opt.beta);
@@ -250,7 +255,7 @@ where
             if accepted.is_multiple_of(opt.n_stiff) || iasti > 0 {
                 let mut num = 0.0;
                 let mut den = 0.0;
-                for i in 0..dim {
+                for i in 0..n_err {
                     let a = k[1][i] - k[5][i];
                     let b = y_next[i] - y_stiff[i];
                     num += a * a;
@@ -331,6 +336,7 @@ mod tests {
             fac_max: 10.0,
             max_steps: 100_000,
             n_stiff: 1000,
+            n_quad: 0,
         }
     }
 

@@ -522,6 +522,11 @@ struct Scratch {
     y: Vec<f64>,
     xd: Vec<f64>,
     targets: Vec<f64>,
+    /// Energy accounting scratch: boundary rates, outputs, source reactions.
+    xd_rate: Vec<f64>,
+    targets_rate: Vec<f64>,
+    e_out: Vec<f64>,
+    e_react: Vec<f64>,
     error: Option<PhysicsError>,
     rhs_evals: u64,
 }
@@ -541,6 +546,11 @@ pub struct Dynamics<'a> {
     /// point; the runner turns it off when it samples nothing).
     pub record_steps: bool,
     dopri_work: Dopri5Work,
+    /// Energy accounting tables (`None`: switched off, see [`Dynamics::set_energy`]).
+    energy: Option<super::energy::EnergyTable>,
+    /// Quadrature totals of the last integrated segment ([`super::energy::N_QUAD`] entries:
+    /// source, nudge and learning work, then the dissipation classes).
+    pub last_quad: [f64; super::energy::N_QUAD],
 }
 
 /// Snapshot of the network at one time (for time series).
@@ -577,6 +587,7 @@ impl<'a> Dynamics<'a> {
         };
         let n = net.n_elements();
         let layout = Layout::new(net);
+        let layout_energy = layout.clone();
         Ok(Dynamics {
             net,
             compact: Compact::new(net, &layout),
@@ -590,6 +601,10 @@ impl<'a> Dynamics<'a> {
                 y: vec![0.0; n],
                 xd: vec![0.0; net.dirichlet_dofs.len()],
                 targets: vec![0.0; net.outputs.len()],
+                xd_rate: vec![0.0; net.dirichlet_dofs.len()],
+                targets_rate: vec![0.0; net.outputs.len()],
+                e_out: vec![0.0; net.outputs.len()],
+                e_react: vec![0.0; net.dirichlet_dofs.len()],
                 error: None,
                 rhs_evals: 0,
             }),
@@ -598,7 +613,65 @@ impl<'a> Dynamics<'a> {
             reference_integrator: false,
             record_steps: true,
             dopri_work: Dopri5Work::default(),
+            energy: Some(super::energy::EnergyTable::new(net, &layout_energy)),
+            last_quad: [0.0; super::energy::N_QUAD],
         })
+    }
+
+    /// Switch the energy accounting on (default) or off (benchmarks of the bare dynamics).
+    pub fn set_energy(&mut self, on: bool) {
+        self.energy = on.then(|| super::energy::EnergyTable::new(self.net, &self.layout));
+    }
+
+    /// Whether the energy accounting is on.
+    pub fn energy_on(&self) -> bool {
+        self.energy.is_some()
+    }
+
+    /// Number of quadrature components appended to the packed state during integration.
+    pub fn n_quad(&self) -> usize {
+        if self.energy.is_some() {
+            super::energy::N_QUAD
+        } else {
+            0
+        }
+    }
+
+    /// Stored energy at packed state `v` at time `t` of `seg` (one equilibrium solve; 0 when the
+    /// accounting is off).
+    pub fn stored_energy(&self, seg: &Segment, t: f64, v: &[f64]) -> Result<f64, PhysicsError> {
+        let Some(tab) = &self.energy else {
+            return Ok(0.0);
+        };
+        let mut guard = self.scratch.borrow_mut();
+        let sc = &mut *guard;
+        let beta = self.solve_at(sc, seg, t, v)?;
+        let w = self.weights_of(sc, v);
+        let inst = super::energy::Instant {
+            beta,
+            beta_rate: 0.0,
+            xd: &sc.xd,
+            xd_rate: &sc.xd_rate,
+            targets: &sc.targets,
+            targets_rate: &sc.targets_rate,
+            xf: sc.eq.free_solution(),
+            y: &sc.y,
+            v,
+            dv: v,
+            w: &w,
+            l: &sc.params.l,
+        };
+        let mut o = vec![0.0; self.net.outputs.len()];
+        Ok(tab.stored(&inst, &mut o))
+    }
+
+    /// The weights of the state `v` (the uniform path reads them in place, the general path
+    /// unpacks them into the scratch parameters).
+    fn weights_of(&self, sc: &Scratch, v: &[f64]) -> Vec<f64> {
+        match &self.compact.uniform {
+            Some(u) => v[u.w_off..u.w_off + u.kind.len()].to_vec(),
+            None => sc.params.w.clone(),
+        }
     }
 
     /// Scatter the packed state into the scratch parameters/states (flat index maps; the
@@ -778,6 +851,64 @@ impl<'a> Dynamics<'a> {
     /// Evaluate the right-hand side. On a physics failure, fills `dy` with NaN and records the
     /// error (the integrator is then stopped by `solout`).
     pub fn rhs(&self, seg: &Segment, t: f64, v: &[f64], dv: &mut [f64]) {
+        let np = self.layout.len;
+        if dv.len() <= np || self.energy.is_none() {
+            self.rhs_phys(seg, t, v, dv);
+            return;
+        }
+        let (dphys, dq) = dv.split_at_mut(np);
+        self.rhs_phys(seg, t, &v[..np], dphys);
+        let mut guard = self.scratch.borrow_mut();
+        let sc = &mut *guard;
+        if sc.error.is_some() {
+            dq.iter_mut().for_each(|d| *d = f64::NAN);
+            return;
+        }
+        if let Some(tab) = &self.energy {
+            self.boundary_rate(seg, t, &mut sc.xd_rate, &mut sc.targets_rate);
+            let uniform_w;
+            let w: &[f64] = match &self.compact.uniform {
+                Some(u) => {
+                    uniform_w = &v[u.w_off..u.w_off + u.kind.len()];
+                    uniform_w
+                }
+                None => &sc.params.w,
+            };
+            let inst = super::energy::Instant {
+                beta: seg.beta(t),
+                beta_rate: seg.beta_rate(t),
+                xd: &sc.xd,
+                xd_rate: &sc.xd_rate,
+                targets: &sc.targets,
+                targets_rate: &sc.targets_rate,
+                xf: sc.eq.free_solution(),
+                y: &sc.y,
+                v,
+                dv: dphys,
+                w,
+                l: &sc.params.l,
+            };
+            tab.powers(&inst, &mut sc.e_out, &mut sc.e_react, dq);
+        }
+    }
+
+    /// Rates of the boundary values at time t in a segment (`d/dt` of [`Self::boundary`]).
+    fn boundary_rate(&self, seg: &Segment, t: f64, xd: &mut [f64], targets: &mut [f64]) {
+        let s = seg.frac(t);
+        let ds = seg.frac_rate(t);
+        let a = &self.net.examples[seg.from];
+        let b = &self.net.examples[seg.to];
+        for (k, o) in xd.iter_mut().enumerate() {
+            let d = b.xd[k] - a.xd[k];
+            *o = self.net.source_rate(k, t, a.xd[k] + d * s, d * ds);
+        }
+        for (k, o) in targets.iter_mut().enumerate() {
+            *o = (b.targets[k] - a.targets[k]) * ds;
+        }
+    }
+
+    /// The physical part of the right-hand side.
+    fn rhs_phys(&self, seg: &Segment, t: f64, v: &[f64], dv: &mut [f64]) {
         let mut guard = self.scratch.borrow_mut();
         let sc = &mut *guard;
         sc.rhs_evals += 1;
@@ -882,7 +1013,7 @@ impl<'a> Dynamics<'a> {
             beta,
             outputs: sc.eq.outputs(&sc.xd),
             y: sc.y.clone(),
-            state: v.to_vec(),
+            state: v[..self.layout.len.min(v.len())].to_vec(),
         })
     }
 
@@ -920,9 +1051,19 @@ impl<'a> Dynamics<'a> {
             sc.rhs_evals = 0;
         }
         let len = seg.t1 - seg.t0;
+        self.last_quad = [0.0; super::energy::N_QUAD];
         if len <= 0.0 {
             return Ok((vec![seg.t0], vec![v0]));
         }
+        let np = self.layout.len;
+        let nq = self.n_quad();
+        let v0 = if nq > 0 {
+            let mut v = DVector::zeros(np + nq);
+            v.rows_mut(0, np).copy_from(&v0.rows(0, np));
+            v
+        } else {
+            v0
+        };
         let fac0 = self.scratch.borrow().eq.solver_stats().0;
         let sys = SegSys { dyn_: self, seg };
         let s = &self.settings;
@@ -943,6 +1084,7 @@ impl<'a> Dynamics<'a> {
                     fac_max: 10.0,
                     max_steps: s.max_steps,
                     n_stiff,
+                    n_quad: nq,
                 };
                 let mut work = std::mem::take(&mut self.dopri_work);
                 let mut y = v0;
@@ -1083,6 +1225,17 @@ impl<'a> Dynamics<'a> {
                         time: reached,
                         worst,
                     });
+                }
+                let mut ys = ys;
+                if nq > 0 {
+                    if let Some(last) = ys.last() {
+                        for (q, v) in self.last_quad.iter_mut().zip(last.iter().skip(np)) {
+                            *q = *v;
+                        }
+                    }
+                    for y in ys.iter_mut() {
+                        *y = y.rows(0, np).into_owned();
+                    }
                 }
                 Ok((ts, ys))
             }

@@ -9,6 +9,7 @@
 pub mod diagnostics;
 pub mod dopri;
 pub mod dynamics;
+pub mod energy;
 pub mod equilibrium;
 pub mod linsolve;
 pub mod model;

@@ -582,6 +582,35 @@ impl Waveform {
         }
     }
 
+    /// `dv/dt` (one-sided from the right at a kink; 0 at a step, whose jump happens between
+    /// integration segments).
+    pub fn rate(&self, t: f64) -> f64 {
+        match self {
+            Waveform::Constant { .. } | Waveform::Step { .. } => 0.0,
+            Waveform::Pwl { points } => {
+                if points.is_empty() || t < points[0].0 {
+                    return 0.0;
+                }
+                for w in points.windows(2) {
+                    let ((t0, v0), (t1, v1)) = (w[0], w[1]);
+                    if t < t1 {
+                        return if t1 > t0 { (v1 - v0) / (t1 - t0) } else { 0.0 };
+                    }
+                }
+                0.0
+            }
+            Waveform::Sine {
+                amplitude,
+                period,
+                phase,
+                ..
+            } => {
+                let om = 2.0 * std::f64::consts::PI / period;
+                amplitude * om * (om * t + phase).cos()
+            }
+        }
+    }
+
     /// Times where the waveform has a kink or jump (integration breakpoints).
     pub fn breakpoints(&self) -> Vec<f64> {
         match self {
@@ -742,6 +771,16 @@ impl Network {
             (Some(wf), Domain::Flow) => wf.eval(t),
             (Some(wf), Domain::Elastic2d) => wf.eval(t) * base,
             (None, _) => base,
+        }
+    }
+
+    /// `d/dt` of [`Network::source_value`] when the example value moves at `base_rate`.
+    #[inline]
+    pub fn source_rate(&self, k: usize, t: f64, base: f64, base_rate: f64) -> f64 {
+        match (&self.waveforms[k], self.domain) {
+            (Some(wf), Domain::Flow) => wf.rate(t),
+            (Some(wf), Domain::Elastic2d) => wf.rate(t) * base + wf.eval(t) * base_rate,
+            (None, _) => base_rate,
         }
     }
 

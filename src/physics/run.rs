@@ -6,6 +6,7 @@ use super::equilibrium::Equilibrium;
 use super::model::{Network, Params, States};
 use super::statics::{initial_states, mean_cost, solve_static};
 use super::PhysicsError;
+use crate::learning::energy::Energy;
 use crate::protocol::{split_at, BetaRamp, Sawtooth, Segment, SegmentKind, SwitchMode};
 use serde::Serialize;
 
@@ -25,6 +26,19 @@ pub struct CycleRecord {
     pub cost_start: f64,
     pub stats: SolverStats,
     pub wall_seconds: f64,
+    /// Energy of the cycle (docs/physics.md §12).
+    pub energy: Energy,
+}
+
+/// Energy of one integrated protocol segment (`run`'s time series).
+#[derive(Clone, Debug, Serialize)]
+pub struct SegmentEnergy {
+    pub cycle: usize,
+    pub kind: SegmentKind,
+    pub t0: f64,
+    pub t1: f64,
+    #[serde(flatten)]
+    pub energy: Energy,
 }
 
 impl CycleRecord {
@@ -57,6 +71,8 @@ pub struct Runner<'a> {
     /// network has no DC path).
     pub initialised_at_dc: bool,
     pub samples: Vec<Sample>,
+    /// Energy per integrated segment, recorded when sampling (`run`).
+    pub segment_energy: Vec<SegmentEnergy>,
 }
 
 impl<'a> Runner<'a> {
@@ -117,6 +133,7 @@ impl<'a> Runner<'a> {
             eq,
             initialised_at_dc: at_dc,
             samples: Vec::new(),
+            segment_energy: Vec::new(),
         })
     }
 
@@ -157,18 +174,57 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    /// Integrate a list of segments.
+    /// Integrate a list of segments; returns their energy (docs/physics.md §12).
     pub fn run_segments(
         &mut self,
         segs: &[Segment],
         sampling: Sampling,
-    ) -> Result<(), PhysicsError> {
+    ) -> Result<Energy, PhysicsError> {
         let segs = split_at(segs.to_vec(), &self.breaks);
         let mut v = self.dynamics.layout.pack(&self.params, &self.states);
         // Keep every accepted step only when sampling needs them.
         self.dynamics.record_steps = sampling.per_segment > 0;
+        let on = self.dynamics.energy_on();
+        let mut total = if on {
+            Energy::balance(0.0, 0.0, 0.0, [0.0; 6], 0.0)
+        } else {
+            Energy::nan()
+        };
+        let mut prev_end: Option<f64> = None;
         for seg in &segs {
+            let e0 = if on {
+                self.dynamics.stored_energy(seg, seg.t0, v.as_slice())?
+            } else {
+                0.0
+            };
+            // A jump of a source between segments (a step waveform) does the work ΔE at frozen
+            // element states: counted as source work.
+            let jump = prev_end.map_or(0.0, |e1| e0 - e1);
             let (ts, ys) = self.dynamics.integrate_segment(seg, v)?;
+            let last = match ys.last() {
+                Some(last) => last.clone(),
+                None => return Err(PhysicsError::Invalid("integrator returned no state".into())),
+            };
+            if on {
+                let e1 = self.dynamics.stored_energy(seg, seg.t1, last.as_slice())?;
+                let q = self.dynamics.last_quad;
+                use super::energy::{Q_DISS, Q_LEARNING, Q_NUDGE, Q_SOURCE};
+                let mut diss = [0.0; 6];
+                diss.copy_from_slice(&q[Q_DISS..Q_DISS + 6]);
+                let seg_e = Energy::balance(q[Q_SOURCE], q[Q_NUDGE], q[Q_LEARNING], diss, e1 - e0);
+                let with_jump = Energy::balance(jump, 0.0, 0.0, [0.0; 6], jump);
+                total = total.plus(&seg_e).plus(&with_jump);
+                if sampling.per_segment > 0 {
+                    self.segment_energy.push(SegmentEnergy {
+                        cycle: self.cycle,
+                        kind: seg.kind,
+                        t0: seg.t0,
+                        t1: seg.t1,
+                        energy: seg_e.plus(&with_jump),
+                    });
+                }
+                prev_end = Some(e1);
+            }
             if sampling.per_segment > 0 {
                 let stride = ts.len().div_ceil(sampling.per_segment).max(1);
                 for (i, (t, y)) in ts.iter().zip(&ys).enumerate() {
@@ -178,16 +234,13 @@ impl<'a> Runner<'a> {
                     }
                 }
             }
-            v = match ys.last() {
-                Some(last) => last.clone(),
-                None => return Err(PhysicsError::Invalid("integrator returned no state".into())),
-            };
+            v = last;
             self.t = seg.t1;
         }
         self.dynamics
             .layout
             .unpack(v.as_slice(), &mut self.params, &mut self.states);
-        Ok(())
+        Ok(total)
     }
 
     /// Run one sawtooth cycle at nudge amplitude `beta_max`.
@@ -211,8 +264,9 @@ impl<'a> Runner<'a> {
         let stats0 = self.dynamics.stats;
         let (w_start, l_start, t_start) = (self.params.w.clone(), self.params.l.clone(), self.t);
         let segs = saw.cycle_segments(self.cycle, self.t, beta_max, n_ex);
-        self.run_segments(&segs, sampling)?;
+        let energy = self.run_segments(&segs, sampling)?;
         let rec = CycleRecord {
+            energy,
             cycle: self.cycle,
             example: ex,
             beta_max,
@@ -236,7 +290,7 @@ impl<'a> Runner<'a> {
         beta: f64,
         duration: f64,
         sampling: Sampling,
-    ) -> Result<(), PhysicsError> {
+    ) -> Result<Energy, PhysicsError> {
         let seg = Segment {
             t0: self.t,
             t1: self.t + duration,

@@ -112,6 +112,12 @@ pub trait OdeSystem {
     fn atol_weights(&self) -> Option<Vec<f64>> {
         None
     }
+    /// Number of trailing components that are pure quadratures `v_q' = P(t, v_x)` (never fed
+    /// back): left out of the error and Newton norms, their Jacobian rows and columns zero, so
+    /// the other components follow the same steps as without them (energy accounting).
+    fn n_quadrature(&self) -> usize {
+        0
+    }
 }
 
 /// `∂f/∂v` at `(t, v)`: the system's analytic Jacobian when it has one, else finite differences.
@@ -125,13 +131,27 @@ fn jacobian_at<S: OdeSystem>(
     floor: f64,
     stats: &mut BdfStats,
 ) -> Option<DMatrix<f64>> {
-    if !sys.has_jacobian() {
-        return fd_jacobian(sys, groups, t, v, f0, floor, stats);
-    }
     let n = v.len();
-    let mut jac = DMatrix::zeros(n, n);
-    stats.jacobian_evals += 1;
-    (sys.jacobian(t, v, &mut jac) && jac.iter().all(|x| x.is_finite())).then_some(jac)
+    let np = n - sys.n_quadrature().min(n);
+    let mut jac = if !sys.has_jacobian() {
+        fd_jacobian(sys, groups, t, v, f0, floor, stats)?
+    } else {
+        let mut jac = DMatrix::zeros(n, n);
+        stats.jacobian_evals += 1;
+        if !(sys.jacobian(t, v, &mut jac) && jac.iter().all(|x| x.is_finite())) {
+            return None;
+        }
+        jac
+    };
+    // Quadrature rows (and columns) are zero: the Newton matrix is block diagonal and the
+    // physical block is factored exactly as without them.
+    for i in np..n {
+        for j in 0..n {
+            jac[(i, j)] = 0.0;
+            jac[(j, i)] = 0.0;
+        }
+    }
+    Some(jac)
 }
 
 /// Settings of [`integrate`].
@@ -219,15 +239,18 @@ impl BdfOutput {
     }
 }
 
+/// RMS of `x/scale` over the first `scale.len()` components (the scales cover only the
+/// components under error control; trailing quadratures have none).
 fn rms(x: &[f64], scale: &[f64]) -> f64 {
-    if x.is_empty() {
+    let n = x.len().min(scale.len());
+    if n == 0 {
         return 0.0;
     }
     (x.iter()
         .zip(scale)
         .map(|(a, s)| (a / s) * (a / s))
         .sum::<f64>()
-        / x.len() as f64)
+        / n as f64)
         .sqrt()
 }
 
@@ -626,6 +649,7 @@ pub fn integrate<S: OdeSystem>(
         return out;
     }
     let stats = &mut out.stats;
+    let np = n - sys.n_quadrature().min(n);
     let (rtol, atol) = (opt.rtol, opt.atol);
     let floor = (atol / rtol).max(1e-8);
     let groups = if sys.has_jacobian() {
@@ -727,7 +751,7 @@ pub fn integrate<S: OdeSystem>(
             let y_predict: Vec<f64> = (0..n)
                 .map(|i| (0..=order).map(|j| dd[j][i]).sum())
                 .collect();
-            let scale: Vec<f64> = y_predict
+            let scale: Vec<f64> = y_predict[..np]
                 .iter()
                 .zip(&atol_v)
                 .map(|(v, a)| a + rtol * v.abs())
@@ -832,8 +856,8 @@ pub fn integrate<S: OdeSystem>(
             };
             let safety =
                 0.9 * (2 * NEWTON_MAXITER + 1) as f64 / (2 * NEWTON_MAXITER + nw.iterations) as f64;
-            let scale_new: Vec<f64> =
-                nw.y.iter()
+            let scale_new: Vec<f64> = nw.y[..np]
+                .iter()
                     .zip(&atol_v)
                     .map(|(v, a)| a + rtol * v.abs())
                     .collect();
@@ -930,7 +954,11 @@ pub struct SegmentOde<'s, 'a> {
 
 impl OdeSystem for SegmentOde<'_, '_> {
     fn dim(&self) -> usize {
-        self.dynamics.layout.len
+        self.dynamics.layout.len + self.dynamics.n_quad()
+    }
+
+    fn n_quadrature(&self) -> usize {
+        self.dynamics.n_quad()
     }
 
     fn rhs(&self, t: f64, v: &[f64], f: &mut [f64]) -> bool {

@@ -151,6 +151,16 @@ impl LearningSystem for NetworkSystem {
             }
         }
     }
+    fn without_learning(&self) -> Option<Self> {
+        let mut prep = self.prep.clone();
+        for el in prep.network.elements.iter_mut() {
+            for ch in el.channels.iter_mut() {
+                ch.rho = 0.0;
+            }
+        }
+        Some(NetworkSystem::new(prep))
+    }
+
     fn engine(&self) -> Result<NetworkEngine<'_>, SimError> {
         let net = &self.prep.network;
         let mut runner = Runner::new(net, self.prep.solver, net.initial_params())?;
@@ -206,13 +216,16 @@ impl NetworkEngine<'_> {
             .ok_or_else(|| SimError::BadInput("cycles need a sawtooth protocol".into()))
     }
 
-    /// Integrate a `hold` protocol (β constant for its duration).
-    pub fn run_hold_protocol(&mut self) -> Result<SolveStats, SimError> {
+    /// Integrate a `hold` protocol (β constant for its duration); returns its solver counters
+    /// and energy.
+    pub fn run_hold_protocol(
+        &mut self,
+    ) -> Result<(SolveStats, crate::learning::energy::Energy), SimError> {
         match self.sys.prep.protocol {
             Protocol::Hold { beta, duration, .. } => {
                 let s0 = self.runner.dynamics.stats;
-                self.runner.run_hold(beta, duration, self.sampling)?;
-                Ok(stats(self.runner.dynamics.stats - s0))
+                let e = self.runner.run_hold(beta, duration, self.sampling)?;
+                Ok((stats(self.runner.dynamics.stats - s0), e))
             }
             Protocol::Sawtooth(_) => Err(SimError::BadInput("not a hold protocol".into())),
         }
@@ -272,15 +285,17 @@ impl Engine for NetworkEngine<'_> {
         let rec = self.runner.run_cycle(&saw, beta, self.sampling)?;
         Ok(CycleOut {
             stats: stats(rec.stats),
+            energy: rec.energy,
             extras: NoExtras {},
         })
     }
 
     fn relax(&mut self, duration: f64) -> Result<CycleOut<NoExtras>, SimError> {
         let s0 = self.runner.dynamics.stats;
-        self.runner.run_hold(0.0, duration, self.sampling)?;
+        let energy = self.runner.run_hold(0.0, duration, self.sampling)?;
         Ok(CycleOut {
             stats: stats(self.runner.dynamics.stats - s0),
+            energy,
             extras: NoExtras {},
         })
     }
