@@ -86,6 +86,10 @@ pub struct TrainArgs {
     /// Number of cycles (default: the netlist's protocol.cycles).
     #[arg(long)]
     pub cycles: Option<usize>,
+    /// Cycles of the energy baseline, the same protocol with learning switched off (ρ = 0)
+    /// from the same initial state (default: as many as the run; 0: no baseline).
+    #[arg(long)]
+    pub baseline_cycles: Option<usize>,
     /// Write a checkpoint (full state, atomically) every K cycles.
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
@@ -167,6 +171,10 @@ pub fn train(a: TrainArgs) -> Result<(), Failure> {
         };
         drive(&mut session, &mut ck_file, &a, &file)?;
         if session.done() {
+            let nb = a
+                .baseline_cycles
+                .unwrap_or(session.checkpoint().total_cycles);
+            session.run_baseline(nb).map_err(sim_failure(&file))?;
             write_outputs(&dir, &session, &model, &file).map_err(Failure::other)?;
             let s = session.summary();
             eprintln!(

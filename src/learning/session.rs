@@ -742,10 +742,7 @@ pub struct TrainSummary {
 /// Mean dissipation per cycle of `cycles` cycles of the protocol with learning switched off
 /// (`None`: the family has no switch). The β law is the run's (with a constant cost it keeps
 /// the first cycle's β).
-pub fn baseline_energy<S: LearningSystem>(
-    sys: &S,
-    cycles: usize,
-) -> Result<Option<f64>, SimError> {
+pub fn baseline_energy<S: LearningSystem>(sys: &S, cycles: usize) -> Result<Option<f64>, SimError> {
     let Some(off) = sys.without_learning() else {
         return Ok(None);
     };

@@ -637,41 +637,17 @@ impl<'a> Dynamics<'a> {
         }
     }
 
-    /// Stored energy at packed state `v` at time `t` of `seg` (one equilibrium solve; 0 when the
-    /// accounting is off).
-    pub fn stored_energy(&self, seg: &Segment, t: f64, v: &[f64]) -> Result<f64, PhysicsError> {
-        let Some(tab) = &self.energy else {
-            return Ok(0.0);
-        };
-        let mut guard = self.scratch.borrow_mut();
-        let sc = &mut *guard;
-        let beta = self.solve_at(sc, seg, t, v)?;
-        let w = self.weights_of(sc, v);
-        let inst = super::energy::Instant {
-            beta,
-            beta_rate: 0.0,
-            xd: &sc.xd,
-            xd_rate: &sc.xd_rate,
-            targets: &sc.targets,
-            targets_rate: &sc.targets_rate,
-            xf: sc.eq.free_solution(),
-            y: &sc.y,
-            v,
-            dv: v,
-            w: &w,
-            l: &sc.params.l,
-        };
-        let mut o = vec![0.0; self.net.outputs.len()];
-        Ok(tab.stored(&inst, &mut o))
+    /// The energy accounting tables (`None`: switched off).
+    pub fn energy_table(&self) -> Option<&super::energy::EnergyTable> {
+        self.energy.as_ref()
     }
 
-    /// The weights of the state `v` (the uniform path reads them in place, the general path
-    /// unpacks them into the scratch parameters).
-    fn weights_of(&self, sc: &Scratch, v: &[f64]) -> Vec<f64> {
-        match &self.compact.uniform {
-            Some(u) => v[u.w_off..u.w_off + u.kind.len()].to_vec(),
-            None => sc.params.w.clone(),
-        }
+    /// Source values and targets at time `t` of `seg` (the boundary the right-hand side uses).
+    pub fn boundary_values(&self, seg: &Segment, t: f64) -> (Vec<f64>, Vec<f64>) {
+        let mut xd = vec![0.0; self.net.dirichlet_dofs.len()];
+        let mut targets = vec![0.0; self.net.outputs.len()];
+        self.boundary(seg, t, &mut xd, &mut targets);
+        (xd, targets)
     }
 
     /// Scatter the packed state into the scratch parameters/states (flat index maps; the

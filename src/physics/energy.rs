@@ -136,7 +136,10 @@ impl EnergyTable {
     /// Outputs `o_k` from the free solution and the source values.
     pub fn outputs(&self, xf: &[f64], xd: &[f64], out: &mut [f64]) {
         for (k, o) in out.iter_mut().enumerate() {
-            *o = self.out_free[k].iter().map(|&(i, c)| c * xf[i]).sum::<f64>()
+            *o = self.out_free[k]
+                .iter()
+                .map(|&(i, c)| c * xf[i])
+                .sum::<f64>()
                 + self.out_dir[k].iter().map(|&(d, c)| c * xd[d]).sum::<f64>();
         }
     }
@@ -195,8 +198,7 @@ impl EnergyTable {
                 };
                 let _ = we;
                 let ld = rate_of(k.il);
-                learn += 0.5 * k.da * wd * u * u - a * u * ld
-                    + 0.5 * k.dc * wd * (y - z) * (y - z);
+                learn += 0.5 * k.da * wd * u * u - a * u * ld + 0.5 * k.dc * wd * (y - z) * (y - z);
             }
         }
         self.outputs(s.xf, s.xd, scratch_o);

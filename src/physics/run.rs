@@ -2,7 +2,7 @@
 //! keeping parameters and states between cycles, with per-cycle records.
 
 use super::dynamics::{Dynamics, Sample, SolverSettings, SolverStats};
-use super::equilibrium::Equilibrium;
+use super::equilibrium::{ArmMode, Equilibrium};
 use super::model::{Network, Params, States};
 use super::statics::{initial_states, mean_cost, solve_static};
 use super::PhysicsError;
@@ -174,6 +174,49 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
+    /// Stored energy (docs/physics.md §12) at packed state `v` at time `t` of `seg`: one static
+    /// solve with the arms at their states, on the runner's own equilibrium (the solver of the
+    /// right-hand side is not touched, so the trajectory is the one without accounting).
+    fn stored_energy(&mut self, seg: &Segment, t: f64, v: &[f64]) -> Result<f64, PhysicsError> {
+        let net = self.dynamics.net;
+        let Some(tab) = self.dynamics.energy_table() else {
+            return Ok(0.0);
+        };
+        let (mut p, mut s) = (self.params.clone(), self.states.clone());
+        self.dynamics.layout.unpack(v, &mut p, &mut s);
+        let (xd, targets) = self.dynamics.boundary_values(seg, t);
+        let beta = seg.beta(t);
+        let res = self
+            .eq
+            .solve(net, &p.w, &p.l, ArmMode::Dynamic(&s.z), beta, &xd, &targets)
+            .map(|x| x.to_vec());
+        self.eq.release_factor();
+        let x = res.map_err(|e| e.at_time(t))?;
+        let y: Vec<f64> = net.elements.iter().map(|el| el.stencil.apply(&x)).collect();
+        let mut xf = vec![0.0; net.n_free];
+        for (d, m) in net.dof_map.iter().enumerate() {
+            if let Ok(f) = m {
+                xf[*f] = x[d];
+            }
+        }
+        let inst = super::energy::Instant {
+            beta,
+            beta_rate: 0.0,
+            xd: &xd,
+            xd_rate: &xd,
+            targets: &targets,
+            targets_rate: &targets,
+            xf: &xf,
+            y: &y,
+            v,
+            dv: v,
+            w: &p.w,
+            l: &p.l,
+        };
+        let mut o = vec![0.0; net.outputs.len()];
+        Ok(tab.stored(&inst, &mut o))
+    }
+
     /// Integrate a list of segments; returns their energy (docs/physics.md §12).
     pub fn run_segments(
         &mut self,
@@ -193,7 +236,7 @@ impl<'a> Runner<'a> {
         let mut prev_end: Option<f64> = None;
         for seg in &segs {
             let e0 = if on {
-                self.dynamics.stored_energy(seg, seg.t0, v.as_slice())?
+                self.stored_energy(seg, seg.t0, v.as_slice())?
             } else {
                 0.0
             };
@@ -206,7 +249,7 @@ impl<'a> Runner<'a> {
                 None => return Err(PhysicsError::Invalid("integrator returned no state".into())),
             };
             if on {
-                let e1 = self.dynamics.stored_energy(seg, seg.t1, last.as_slice())?;
+                let e1 = self.stored_energy(seg, seg.t1, last.as_slice())?;
                 let q = self.dynamics.last_quad;
                 use super::energy::{Q_DISS, Q_LEARNING, Q_NUDGE, Q_SOURCE};
                 let mut diss = [0.0; 6];

@@ -858,9 +858,9 @@ pub fn integrate<S: OdeSystem>(
                 0.9 * (2 * NEWTON_MAXITER + 1) as f64 / (2 * NEWTON_MAXITER + nw.iterations) as f64;
             let scale_new: Vec<f64> = nw.y[..np]
                 .iter()
-                    .zip(&atol_v)
-                    .map(|(v, a)| a + rtol * v.abs())
-                    .collect();
+                .zip(&atol_v)
+                .map(|(v, a)| a + rtol * v.abs())
+                .collect();
             let err: Vec<f64> = nw.d.iter().map(|x| error_const[order] * x).collect();
             let error_norm = rms(&err, &scale_new);
             if error_norm > 1.0 {
