@@ -385,7 +385,7 @@ fn hold_protocol_compare_and_train_exit_2() {
 fn train_csv_has_the_common_prefix_in_both_families() {
     let tmp = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let prefix = "cycle,example,beta,cost_phys,cost_cl,cost_gd,cos_cl,cos_grad,slope,offset,wrong_sign_fraction,window_fraction,max_contrast_over_lower_edge,loop_gain,rhs_evals,accepted_steps,rejected_steps,wall_seconds";
+    let prefix = "cycle,example,beta,cost_phys,cost_cl,cost_gd,cos_cl,cos_grad,slope,offset,wrong_sign_fraction,window_fraction,max_contrast_over_lower_edge,loop_gain,rhs_evals,accepted_steps,rejected_steps,work_source,work_nudge,work_learning,diss_channel,diss_resistor,diss_arm,diss_leak,diss_dashpot,diss_nudge,diss_total,stored_change,energy_residual,entropy_production,wall_seconds";
     for name in ["t1_flow_allostery", "m1_molecular"] {
         let out = tmp.path().join(name);
         let st = bin()

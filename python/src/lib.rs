@@ -720,6 +720,13 @@ impl PyCompare {
     fn wall_seconds(&self) -> f64 {
         self.inner.wall_seconds
     }
+    /// Energy of the cycle and its tail (docs/physics.md §12): work by the sources, the nudge
+    /// and learning, dissipation by element class, stored-energy change, balance residual
+    /// (netlist energy units; absent terms None), entropy production (chemical, k_B T).
+    #[getter]
+    fn energy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        guard(py, || json_to_py(py, &to_value(&self.inner.energy)?))
+    }
     /// Family-specific entries (chemical: cos_grad_i, the reduced-model cross-check, …).
     #[getter]
     fn extras<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -141,3 +141,19 @@ def test_docstrings_and_stubs():
     for name in ("class Model", "class Compare", "def compare", "def train", "def run",
                  "def synapse_curve", "def ladder_summary", "NDArray"):
         assert name in stub
+
+
+def test_energy_accounting():
+    """Energy of one cycle (compare) and per cycle (train.csv columns): the balance closes."""
+    m = physlearn.load(REPO / "netlists" / "t1_flow_allostery.json")
+    e = m.compare().energy
+    assert e == m.compare().to_dict()["energy"]
+    assert e["diss_total"] > 0 and e["entropy_production"] is None
+    balance = e["work_source"] + e["work_nudge"] + e["work_learning"] - e["diss_total"] - e["stored_change"]
+    assert balance == pytest.approx(e["energy_residual"], abs=1e-9 * e["work_source"])
+    assert abs(e["energy_residual"]) < 1e-6 * e["work_source"]
+    r = m.train(cycles=2)
+    for col in ("work_source", "diss_channel", "diss_arm", "diss_nudge", "stored_change", "energy_residual"):
+        assert col in r.columns
+    assert np.all(np.abs(r.rows["energy_residual"]) < 1e-6 * r.rows["work_source"])
+    assert r.summary["energy"]["dissipated_per_cycle"] == pytest.approx(np.mean(r.rows["diss_total"]))

@@ -369,6 +369,7 @@ fn run_network(a: &RunArgs, model: &Model, n: &NetworkSystem) -> Result<(), Fail
                 "accepted_steps": r.stats.accepted_steps,
                 "rejected_steps": r.stats.rejected_steps,
                 "factorizations": r.stats.factorizations,
+                "energy": r.energy,
                 "wall_seconds": r.wall_seconds,
             })
         })
@@ -383,8 +384,15 @@ fn run_network(a: &RunArgs, model: &Model, n: &NetworkSystem) -> Result<(), Fail
         "wall_seconds": wall,
         "initial_state": if out.runner.initialised_at_dc { "free_dc" } else { "rest (DC problem singular: no_dc_path elements)" },
         "non_physical": prep.non_physical,
+        "hold_energy": out.hold_energy,
     });
     stage.write_json("summary.json", &summary)?;
+    // Energy per integrated segment of the sampled cycles (docs/physics.md §12).
+    if !out.runner.segment_energy.is_empty() {
+        let text = csv_text(&out.runner.segment_energy)
+            .map_err(|e| Failure::other(anyhow!("segments.csv: {e}")))?;
+        stage.write_text("segments.csv", &text)?;
+    }
 
     // manifest.json
     let mut m = Manifest::new("run").with_input(&a.file, &bytes);
