@@ -4,7 +4,7 @@ use super::{failure_at, load_model, progress_bar, sim_failure, Failure};
 use anyhow::{anyhow, Context};
 use clap::Args;
 use physlearn::io::output::{write_atomic, Manifest};
-use physlearn::io::plot::{network_plot, xy_plot, Figure, Mark, Series};
+use physlearn::io::plot::{network_delta_plot, xy_plot, Figure, Mark, Series};
 use physlearn::io::tables::csv_text;
 use physlearn::learning::checkpoint_file::CheckpointFile;
 use physlearn::learning::session::netlist_path_from;
@@ -340,7 +340,41 @@ fn write_outputs<S: LearningSystem>(
                 .collect(),
         ));
     }
-    xy_plot(&dir.join("cost.png"), &[cost_fig])?;
+    // Energy per cycle by element class (stacked), next to the cost curves.
+    let classes: Vec<(String, Vec<f64>)> = rows
+        .first()
+        .map(|r| r.energy.classes())
+        .unwrap_or_default()
+        .iter()
+        .map(|(name, _)| {
+            let v: Vec<f64> = rows
+                .iter()
+                .map(|r| {
+                    r.energy
+                        .classes()
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map_or(0.0, |c| c.1)
+                })
+                .collect();
+            (name.trim_start_matches("diss_").replace('_', " "), v)
+        })
+        .filter(|(_, v)| v.iter().any(|x| x.abs() > 0.0))
+        .collect();
+    if classes.is_empty() {
+        xy_plot(&dir.join("cost.png"), &[cost_fig])?;
+    } else {
+        let mut e_fig = Figure::new(
+            "energy dissipated per cycle, by element class",
+            "cycle",
+            "energy per cycle (netlist units)",
+        );
+        let cyc_x: Vec<f64> = rows.iter().map(|r| r.cycle as f64).collect();
+        for s in Series::stacked(&cyc_x, &classes) {
+            e_fig = e_fig.add(s);
+        }
+        xy_plot(&dir.join("cost.png"), &[cost_fig, e_fig])?;
+    }
     let cos_fig = Figure::new("alignment per cycle", "cycle", "cosine")
         .add(Series::line(
             "cos(Δθ, Δθ_CL)",
@@ -403,14 +437,36 @@ fn write_outputs<S: LearningSystem>(
                     .collect::<Vec<_>>(),
             )
             .w;
-        network_plot(
+        // Colour: the learned change of each element's learnable (its weight, or its rest
+        // length where only that learns); width: the learned weight.
+        let p_final = n.params_of(
+            &t.final_thetas()
+                .iter()
+                .map(|r| r.theta_phys)
+                .collect::<Vec<_>>(),
+        );
+        let p0 = net.initial_params();
+        let rest_only = net
+            .elements
+            .iter()
+            .all(|e| !e.learns_weight() || !e.learns());
+        let delta: Vec<f64> = (0..net.n_elements())
+            .map(|e| {
+                if rest_only {
+                    p_final.l[e] - p0.l[e]
+                } else {
+                    p_final.w[e] - p0.w[e]
+                }
+            })
+            .collect();
+        network_delta_plot(
             &dir.join("network.png"),
+            "learned change of every element (physical TCL)",
             &net.positions,
             &edges,
-            &[
-                ("initial weights", &net.initial_params().w),
-                ("learned (physical TCL)", &w_final),
-            ],
+            &w_final,
+            &delta,
+            if rest_only { "Δl" } else { "Δw" },
             &hl_ref,
         )?;
     }

@@ -31,6 +31,8 @@ pub enum Mark {
     LinePoints,
     /// Dashed reference line (e.g. y = x); drawn thin and black.
     Reference,
+    /// Filled band between [`Series::lower`] and `y` (stacked areas).
+    Area,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +41,8 @@ pub struct Series {
     pub x: Vec<f64>,
     pub y: Vec<f64>,
     pub mark: Mark,
+    /// Lower edge of a [`Mark::Area`] band (empty: 0).
+    pub lower: Vec<f64>,
 }
 
 impl Series {
@@ -48,6 +52,7 @@ impl Series {
             x,
             y,
             mark: Mark::Line,
+            lower: Vec::new(),
         }
     }
     pub fn points(label: impl Into<String>, x: Vec<f64>, y: Vec<f64>) -> Self {
@@ -56,7 +61,38 @@ impl Series {
             x,
             y,
             mark: Mark::Points,
+            lower: Vec::new(),
         }
+    }
+    /// A filled band from `lower` to `upper` (one layer of a stacked area).
+    pub fn area(label: impl Into<String>, x: Vec<f64>, lower: Vec<f64>, upper: Vec<f64>) -> Self {
+        Series {
+            label: label.into(),
+            x,
+            y: upper,
+            mark: Mark::Area,
+            lower,
+        }
+    }
+    /// Stacked areas: layer i fills from the sum of layers 0..i to the sum of 0..=i.
+    pub fn stacked(x: &[f64], layers: &[(String, Vec<f64>)]) -> Vec<Series> {
+        let mut base = vec![0.0; x.len()];
+        let mut out = Vec::new();
+        for (label, v) in layers {
+            let top: Vec<f64> = base
+                .iter()
+                .zip(v)
+                .map(|(b, y)| b + if y.is_finite() { *y } else { 0.0 })
+                .collect();
+            out.push(Series::area(
+                label.clone(),
+                x.to_vec(),
+                base.clone(),
+                top.clone(),
+            ));
+            base = top;
+        }
+        out
     }
     pub fn with_mark(mut self, mark: Mark) -> Self {
         self.mark = mark;
@@ -188,6 +224,21 @@ pub fn staged_plot(
     res
 }
 
+/// Tick text on a linear axis spanning `span`: the value is rounded to 1e-4 of the span first,
+/// so a tick at zero that the axis arithmetic left at `1.7e-18` prints as `0`.
+pub fn axis_tick_label(v: f64, span: f64) -> String {
+    if !(span.is_finite() && span > 0.0 && v.is_finite()) {
+        return tick_label(v);
+    }
+    let q = 10f64.powi(span.log10().floor() as i32 - 4);
+    let r = (v / q).round() * q;
+    if r == 0.0 {
+        "0".into()
+    } else {
+        tick_label(r)
+    }
+}
+
 /// Draw several panels side by side (or one) into `path` (`.png` or `.svg`).
 pub fn xy_plot(path: &Path, figures: &[Figure]) -> Result<(), IoError> {
     staged_plot(path, |p| xy_plot_direct(p, figures))
@@ -232,7 +283,9 @@ fn draw_one<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> 
         fig.log_x,
     );
     let (y0, y1) = finite_range(
-        fig.series.iter().flat_map(|s| s.y.iter().copied()),
+        fig.series
+            .iter()
+            .flat_map(|s| s.y.iter().chain(s.lower.iter()).copied()),
         fig.log_y,
     );
     let mut builder = ChartBuilder::on(area);
@@ -249,8 +302,20 @@ fn draw_one<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> 
                 .x_desc(fig.x_label.as_str())
                 .y_desc(fig.y_label.as_str())
                 .label_style(("sans-serif", 13))
-                .x_label_formatter(&|v| tick_label(*v))
-                .y_label_formatter(&|v| tick_label(*v))
+                .x_label_formatter(&|v| {
+                    if fig.log_x {
+                        tick_label(*v)
+                    } else {
+                        axis_tick_label(*v, x1 - x0)
+                    }
+                })
+                .y_label_formatter(&|v| {
+                    if fig.log_y {
+                        tick_label(*v)
+                    } else {
+                        axis_tick_label(*v, y1 - y0)
+                    }
+                })
                 .light_line_style(RGBColor(235, 235, 235))
                 .draw()
                 .map_err(|e| e.to_string())?;
@@ -272,6 +337,33 @@ fn draw_one<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> 
                 let labelled = !s.label.is_empty();
                 legend |= labelled;
                 match s.mark {
+                    Mark::Area => {
+                        let fill = c.mix(0.75);
+                        let upper: Vec<(f64, f64)> =
+                            s.x.iter().copied().zip(s.y.iter().copied()).collect();
+                        let lower: Vec<(f64, f64)> =
+                            s.x.iter()
+                                .enumerate()
+                                .map(|(i, x)| (*x, s.lower.get(i).copied().unwrap_or(0.0)))
+                                .collect();
+                        let mut poly = upper.clone();
+                        poly.extend(lower.iter().rev().copied());
+                        poly.retain(|p| ok(p));
+                        let anno = chart
+                            .draw_series(std::iter::once(Polygon::new(poly, fill.filled())))
+                            .map_err(|e| e.to_string())?;
+                        if labelled {
+                            anno.label(s.label.as_str()).legend(move |(x, y)| {
+                                Rectangle::new([(x, y - 5), (x + 18, y + 5)], fill.filled())
+                            });
+                        }
+                        chart
+                            .draw_series(LineSeries::new(
+                                upper.into_iter().filter(|p| ok(p)),
+                                c.stroke_width(1),
+                            ))
+                            .map_err(|e| e.to_string())?;
+                    }
                     Mark::Line | Mark::LinePoints => {
                         let anno = chart
                             .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
@@ -413,6 +505,219 @@ fn network_plot_direct(
                 .map_err(|e| err(e.to_string()))?;
         }
     }
+    root.present().map_err(|e| err(e.to_string()))
+}
+
+/// Diverging colour for `t ∈ [−1, 1]`: blue (−1) through light grey (0) to red (+1).
+pub fn diverging(t: f64) -> RGBColor {
+    let t = if t.is_finite() {
+        t.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    let mid = (215.0, 215.0, 215.0);
+    let end = if t < 0.0 {
+        (33.0, 102.0, 172.0)
+    } else {
+        (178.0, 24.0, 43.0)
+    };
+    let a = t.abs();
+    let mix = |m: f64, e: f64| (m + (e - m) * a).round() as u8;
+    RGBColor(mix(mid.0, end.0), mix(mid.1, end.1), mix(mid.2, end.2))
+}
+
+/// Place text boxes near anchor points without overlaps (greedy over eight offsets, pixel
+/// coordinates; box size estimated from the character count at `font_px`). Returns the
+/// top-left corner of each label.
+pub fn place_labels(
+    anchors: &[(i32, i32)],
+    texts: &[String],
+    font_px: i32,
+    bounds: (i32, i32),
+) -> Vec<(i32, i32)> {
+    let mut boxes: Vec<(i32, i32, i32, i32)> = Vec::new();
+    let mut out = Vec::new();
+    for (&(x, y), t) in anchors.iter().zip(texts) {
+        let w = (t.chars().count() as i32 * font_px * 3) / 5 + 4;
+        let h = font_px + 2;
+        let cands = [
+            (8, -h - 4),
+            (8, 4),
+            (-w - 8, -h - 4),
+            (-w - 8, 4),
+            (-w / 2, -h - 10),
+            (-w / 2, 10),
+            (12, -h / 2),
+            (-w - 12, -h / 2),
+        ];
+        let fits =
+            |bx: i32, by: i32| bx >= 0 && by >= 0 && bx + w <= bounds.0 && by + h <= bounds.1;
+        let free = |bx: i32, by: i32| {
+            boxes.iter().all(|&(ox, oy, ow, oh)| {
+                bx + w <= ox || ox + ow <= bx || by + h <= oy || oy + oh <= by
+            })
+        };
+        let pick = cands
+            .iter()
+            .map(|&(dx, dy)| (x + dx, y + dy))
+            .find(|&(bx, by)| fits(bx, by) && free(bx, by))
+            .or_else(|| {
+                cands
+                    .iter()
+                    .map(|&(dx, dy)| (x + dx, y + dy))
+                    .find(|&(bx, by)| fits(bx, by))
+            })
+            .unwrap_or((x + 8, y + 4));
+        boxes.push((pick.0, pick.1, w, h));
+        out.push(pick);
+    }
+    out
+}
+
+/// The network with every element coloured by its learned change `delta` (diverging map
+/// centred on 0, colour bar on the right) and drawn with a width proportional to its final
+/// weight `weights`; `highlight` nodes (sources, outputs) are labelled dots, labels of one node
+/// merged and placed without overlaps.
+#[allow(clippy::too_many_arguments)]
+pub fn network_delta_plot(
+    path: &Path,
+    title: &str,
+    pos: &[[f64; 2]],
+    edges: &[(usize, usize)],
+    weights: &[f64],
+    delta: &[f64],
+    delta_label: &str,
+    highlight: &[(usize, &str)],
+) -> Result<(), IoError> {
+    register_font();
+    let (w, h) = (820u32, 680u32);
+    let err = |e: String| IoError::Plot {
+        path: path.to_path_buf(),
+        message: e,
+    };
+    let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let (left, right) = root.split_horizontally(680);
+    let (x0, x1) = finite_range(pos.iter().map(|p| p[0]), false);
+    let (y0, y1) = finite_range(pos.iter().map(|p| p[1]), false);
+    let wmax = weights
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(1e-300);
+    let dmax = delta
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, |a, v| a.max(v.abs()));
+    let mut chart = ChartBuilder::on(&left)
+        .caption(title, ("sans-serif", 18))
+        .margin(20)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| err(e.to_string()))?;
+    // Unchanged elements first, the largest changes on top.
+    let mut order: Vec<usize> = (0..edges.len()).collect();
+    order.sort_by(|&a, &b| {
+        let da = delta.get(a).copied().unwrap_or(0.0).abs();
+        let db = delta.get(b).copied().unwrap_or(0.0).abs();
+        da.total_cmp(&db)
+    });
+    for k in order {
+        let (i, j) = edges[k];
+        let wk = weights.get(k).copied().unwrap_or(0.0).max(0.0);
+        let width = (1.0 + 8.0 * wk / wmax).round() as u32;
+        let d = delta.get(k).copied().unwrap_or(0.0);
+        let c = diverging(if dmax > 0.0 { d / dmax } else { 0.0 });
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(pos[i][0], pos[i][1]), (pos[j][0], pos[j][1])],
+                c.stroke_width(width),
+            )))
+            .map_err(|e| err(e.to_string()))?;
+    }
+    // Labels: one per node, then placed without overlaps.
+    let mut nodes: Vec<(usize, String)> = Vec::new();
+    for (n, label) in highlight {
+        match nodes.iter_mut().find(|(m, _)| m == n) {
+            Some((_, s)) => {
+                s.push_str(", ");
+                s.push_str(label);
+            }
+            None => nodes.push((*n, label.to_string())),
+        }
+    }
+    let anchors: Vec<(i32, i32)> = nodes
+        .iter()
+        .map(|(n, _)| chart.backend_coord(&(pos[*n][0], pos[*n][1])))
+        .collect();
+    for (k, (n, _)) in nodes.iter().enumerate() {
+        chart
+            .draw_series(std::iter::once(Circle::new(
+                (pos[*n][0], pos[*n][1]),
+                6,
+                color(k + 1).filled(),
+            )))
+            .map_err(|e| err(e.to_string()))?;
+    }
+    let texts: Vec<String> = nodes.iter().map(|(_, s)| s.clone()).collect();
+    let dims = left.dim_in_pixel();
+    let placed = place_labels(&anchors, &texts, 14, (dims.0 as i32, dims.1 as i32));
+    for (t, p) in texts.iter().zip(placed) {
+        left.draw(&Text::new(
+            t.clone(),
+            p,
+            ("sans-serif", 14).into_font().color(&BLACK),
+        ))
+        .map_err(|e| err(e.to_string()))?;
+    }
+    // Colour bar.
+    let (top, bottom, bx) = (80i32, h as i32 - 80, 20i32);
+    let n = 100;
+    for s in 0..n {
+        let ya = top + (bottom - top) * s / n;
+        let yb = top + (bottom - top) * (s + 1) / n;
+        let t = 1.0 - 2.0 * (s as f64 + 0.5) / n as f64;
+        right
+            .draw(&Rectangle::new(
+                [(bx, ya), (bx + 24, yb)],
+                diverging(t).filled(),
+            ))
+            .map_err(|e| err(e.to_string()))?;
+    }
+    right
+        .draw(&Rectangle::new(
+            [(bx, top), (bx + 24, bottom)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(|e| err(e.to_string()))?;
+    let font = ("sans-serif", 13).into_font().color(&BLACK);
+    for (t, v) in [
+        (1.0, dmax),
+        (0.5, dmax / 2.0),
+        (0.0, 0.0),
+        (-0.5, -dmax / 2.0),
+        (-1.0, -dmax),
+    ] {
+        let y = top + ((1.0 - t) / 2.0 * (bottom - top) as f64).round() as i32;
+        right
+            .draw(&PathElement::new(vec![(bx + 24, y), (bx + 30, y)], BLACK))
+            .map_err(|e| err(e.to_string()))?;
+        right
+            .draw(&Text::new(
+                axis_tick_label(v, 2.0 * dmax),
+                (bx + 33, y - 7),
+                font.clone(),
+            ))
+            .map_err(|e| err(e.to_string()))?;
+    }
+    right
+        .draw(&Text::new(
+            delta_label.to_string(),
+            (bx - 6, top - 30),
+            font,
+        ))
+        .map_err(|e| err(e.to_string()))?;
     root.present().map_err(|e| err(e.to_string()))
 }
 
@@ -637,6 +942,40 @@ mod tests {
         assert_eq!(tick_label(0.0), "0");
         assert_eq!(tick_label(2e6), "2e6");
         assert_eq!(tick_label(100.0), "100");
+        // Float noise at a zero tick (the Δθ scatter printed 1.735e-18).
+        assert_eq!(axis_tick_label(1.735e-18, 0.02), "0");
+        assert_eq!(axis_tick_label(-0.0050000000001, 0.02), "-0.005");
+        assert_eq!(axis_tick_label(0.004, 0.02), "0.004");
+        assert_eq!(axis_tick_label(3e-7, 1e-6), "3e-7");
+    }
+
+    #[test]
+    fn labels_do_not_overlap() {
+        let anchors = [(100, 100), (102, 101), (104, 99), (300, 300)];
+        let texts: Vec<String> = ["src n0", "out", "src n1", "x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let p = place_labels(&anchors, &texts, 14, (640, 640));
+        for i in 0..p.len() {
+            for j in 0..i {
+                let wi = (texts[i].len() as i32 * 14 * 3) / 5 + 4;
+                let wj = (texts[j].len() as i32 * 14 * 3) / 5 + 4;
+                let sep = p[i].0 + wi <= p[j].0
+                    || p[j].0 + wj <= p[i].0
+                    || p[i].1 + 16 <= p[j].1
+                    || p[j].1 + 16 <= p[i].1;
+                assert!(sep, "labels {i} and {j} overlap: {p:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn diverging_map_is_centred() {
+        assert_eq!(diverging(0.0), RGBColor(215, 215, 215));
+        assert_eq!(diverging(1.0), RGBColor(178, 24, 43));
+        assert_eq!(diverging(-1.0), RGBColor(33, 102, 172));
+        assert_eq!(diverging(f64::NAN), diverging(0.0));
     }
 
     #[test]
