@@ -65,6 +65,23 @@ pub fn check(model: &ChemModel) -> ChemReport {
     if let Err(e) = design_checks(model, &mut r) {
         r.push(Level::Error, "static", format!("{e}"));
     }
+    let net = &model.network;
+    let (_, irreversible) = net.reversible_pairs();
+    if !irreversible.is_empty() {
+        let names: Vec<&str> = irreversible
+            .iter()
+            .map(|&i| net.reactions[i].name.as_str())
+            .collect();
+        r.push(
+            Level::Warning,
+            "irreversible",
+            format!(
+                "{} reactions have no reverse partner; the entropy production counts only the reversible pairs (docs/physics.md §12): {}",
+                names.len(),
+                names.join(", ")
+            ),
+        );
+    }
     r
 }
 

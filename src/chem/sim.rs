@@ -78,18 +78,28 @@ pub struct SegmentOde<'a> {
     pub pattern: Option<&'a [(usize, usize)]>,
     /// Scratch for the drive multipliers (no allocation per right-hand side).
     pub mult: RefCell<Vec<f64>>,
+    /// Reversible pairs whose entropy production is integrated as one trailing quadrature
+    /// component (`None`: no accounting; docs/physics.md §12).
+    pub entropy_pairs: Option<&'a [(usize, usize)]>,
 }
 
 impl OdeSystem for SegmentOde<'_> {
     fn dim(&self) -> usize {
-        self.net.n_species()
+        self.net.n_species() + self.n_quadrature()
+    }
+    fn n_quadrature(&self) -> usize {
+        usize::from(self.entropy_pairs.is_some())
     }
     fn rhs(&self, t: f64, v: &[f64], f: &mut [f64]) -> bool {
         let mut m = self.mult.borrow_mut();
         m.resize(self.seg.m0.len(), 0.0);
         self.seg.multipliers(t, &mut m);
-        self.net.rhs(v, &m, f);
-        if let Some(i) = f.iter().position(|x| !x.is_finite()) {
+        let ns = self.net.n_species();
+        self.net.rhs(&v[..ns], &m, &mut f[..ns]);
+        if let Some(pairs) = self.entropy_pairs {
+            f[ns] = self.net.entropy_production_rate(&v[..ns], &m, pairs);
+        }
+        if let Some(i) = f[..ns].iter().position(|x| !x.is_finite()) {
             let mut fl = self.failure.borrow_mut();
             if fl.is_none() {
                 *fl = Some((self.net.species[i].name.clone(), t));
@@ -105,7 +115,7 @@ impl OdeSystem for SegmentOde<'_> {
         let mut m = self.mult.borrow_mut();
         m.resize(self.seg.m0.len(), 0.0);
         self.seg.multipliers(t, &mut m);
-        self.net.jacobian(v, &m, jac);
+        self.net.jacobian(&v[..self.net.n_species()], &m, jac);
         self.jac_evals.set(self.jac_evals.get() + 1);
         true
     }
@@ -113,7 +123,9 @@ impl OdeSystem for SegmentOde<'_> {
         self.pattern.map(<[(usize, usize)]>::to_vec)
     }
     fn atol_weights(&self) -> Option<Vec<f64>> {
-        Some(self.weights.to_vec())
+        let mut w = self.weights.to_vec();
+        w.resize(self.dim(), 1.0);
+        Some(w)
     }
 }
 
@@ -149,6 +161,11 @@ pub struct Runner<'a> {
     pub record: bool,
     pub samples: Vec<(f64, f64, Vec<f64>)>,
     beta_now: f64,
+    /// Reversible reaction pairs and irreversible reactions (entropy production).
+    pub entropy_pairs: Vec<(usize, usize)>,
+    pub irreversible: Vec<usize>,
+    /// Entropy production integrated since the runner started [k_B T].
+    pub entropy: f64,
 }
 
 impl<'a> Runner<'a> {
@@ -193,6 +210,9 @@ impl<'a> Runner<'a> {
             record: false,
             samples: Vec::new(),
             beta_now: 0.0,
+            entropy_pairs: model.network.reversible_pairs().0,
+            irreversible: model.network.reversible_pairs().1,
+            entropy: 0.0,
         }
     }
 
@@ -223,7 +243,11 @@ impl<'a> Runner<'a> {
             jac_evals: std::cell::Cell::new(0),
             pattern: self.pattern.as_deref(),
             mult: RefCell::new(Vec::new()),
+            entropy_pairs: Some(&self.entropy_pairs),
         };
+        let ns = net.n_species();
+        let mut v0 = self.x.clone();
+        v0.push(0.0);
         let s = &self.model.solver;
         let opt = BdfOptions {
             rtol: s.rtol,
@@ -232,13 +256,17 @@ impl<'a> Runner<'a> {
             h_max: f64::INFINITY,
             max_steps: s.max_steps,
         };
-        let out = stiff::integrate(
-            &ode,
-            0.0,
-            seg.duration,
-            DVector::from_vec(self.x.clone()),
-            &opt,
-        );
+        let out = stiff::integrate(&ode, 0.0, seg.duration, DVector::from_vec(v0), &opt);
+        let out = {
+            let mut out = out;
+            if let Some(last) = out.ys.last() {
+                self.entropy += last[ns];
+            }
+            for y in out.ys.iter_mut() {
+                *y = y.rows(0, ns).into_owned();
+            }
+            out
+        };
         let st = out.stats;
         self.stats.rhs_evals += st.rhs_evals;
         self.stats.jacobian_evals += st.jacobian_evals;

@@ -187,13 +187,13 @@ pub struct ChemEngine<'a> {
 
 impl ChemEngine<'_> {
     /// Stats since `since`, extras since the start of the cycle.
-    fn out(&mut self, watch: &Watch, since: BdfStats) -> CycleOut<ChemExtras> {
+    fn out(&mut self, watch: &Watch, since: BdfStats, entropy_since: f64) -> CycleOut<ChemExtras> {
         let s = self.runner.stats;
         let b = self.base;
         let d = since;
         let debt = self.sys.model.debt(&self.runner.x);
         CycleOut {
-            energy: crate::learning::energy::Energy::nan(),
+            energy: crate::learning::energy::Energy::entropy(self.runner.entropy - entropy_since),
             stats: SolveStats {
                 rhs_evals: s.rhs_evals - d.rhs_evals,
                 accepted_steps: s.accepted_steps - d.accepted_steps,
@@ -269,6 +269,7 @@ impl Engine for ChemEngine<'_> {
         let n = m.examples.len().max(1);
         let ex = cycle % n;
         self.base = self.runner.stats;
+        let e0 = self.runner.entropy;
         self.runner.take_watch();
         if ex != self.example {
             // The inputs ramp to this cycle's example first (gated: no writing meanwhile).
@@ -279,16 +280,17 @@ impl Engine for ChemEngine<'_> {
         }
         self.runner.cycle(ex, beta)?;
         let w = self.runner.watch.clone();
-        Ok(self.out(&w, self.base))
+        Ok(self.out(&w, self.base, e0))
     }
 
     fn relax(&mut self, duration: f64) -> Result<CycleOut<ChemExtras>, SimError> {
         let gate = self.sys.model.protocol.write_gate;
         let since = self.runner.stats;
+        let e0 = self.runner.entropy;
         self.runner
             .hold(self.example, 0.0, gate, duration, "tail")?;
         let w = self.runner.watch.clone();
-        Ok(self.out(&w, since))
+        Ok(self.out(&w, since, e0))
     }
 
     fn references(

@@ -491,6 +491,8 @@ fn slide_point<S: OdeSystem>(
 ) -> Option<(Vec<f64>, Vec<f64>)> {
     let dir = nw.last_dy.as_ref()?;
     let n = y_predict.len();
+    // The projection is over the physical components (quadratures never feed back).
+    let np = n - sys.n_quadrature().min(n);
     let mut f = vec![0.0; n];
     let point = |mu: f64| -> Vec<f64> { (0..n).map(|i| nw.y[i] + mu * dir[i]).collect() };
     let mut proj = |mu: f64, stats: &mut BdfStats| -> Option<f64> {
@@ -505,7 +507,7 @@ fn slide_point<S: OdeSystem>(
         if !lu.solve_mut(&mut b) {
             return None;
         }
-        Some(b.iter().zip(dir).map(|(a, b)| a * b).sum())
+        Some(b.iter().zip(dir).take(np).map(|(a, b)| a * b).sum())
     };
     if proj(1.0, stats)? >= 0.0 {
         return None;
@@ -524,10 +526,11 @@ fn slide_point<S: OdeSystem>(
     Some((y, d))
 }
 
-/// Factors of the Newton matrix `I − cJ`.
+/// Factors of the Newton matrix `I − cJ` of the leading (physical) block; the trailing
+/// quadrature components have the identity block (their Jacobian rows and columns are zero).
 enum NewtonLu {
     Dense(nalgebra::LU<f64, nalgebra::Dyn, nalgebra::Dyn>),
-    Sparse(Box<faer::sparse::linalg::solvers::Lu<usize, f64>>),
+    Sparse(Box<faer::sparse::linalg::solvers::Lu<usize, f64>>, usize),
     /// The sparse factorisation failed (singular): every solve fails, Newton reduces the step.
     Failed,
 }
@@ -535,11 +538,20 @@ enum NewtonLu {
 impl NewtonLu {
     fn solve_mut(&self, b: &mut DVector<f64>) -> bool {
         match self {
-            NewtonLu::Dense(lu) => lu.solve_mut(b),
-            NewtonLu::Sparse(lu) => {
+            NewtonLu::Dense(lu) => {
+                let np = lu.l().nrows();
+                if np == b.len() {
+                    return lu.solve_mut(b);
+                }
+                let mut head = DVector::from_column_slice(&b.as_slice()[..np]);
+                let ok = lu.solve_mut(&mut head);
+                b.as_mut_slice()[..np].copy_from_slice(head.as_slice());
+                ok
+            }
+            NewtonLu::Sparse(lu, np) => {
                 use faer::linalg::solvers::SolveCore;
-                let n = b.len();
-                let m = faer::MatMut::from_column_major_slice_mut(b.as_mut_slice(), n, 1);
+                let m =
+                    faer::MatMut::from_column_major_slice_mut(&mut b.as_mut_slice()[..*np], *np, 1);
                 lu.solve_in_place_with_conj(faer::Conj::No, m);
                 b.iter().all(|x| x.is_finite())
             }
@@ -601,19 +613,23 @@ impl SparseNewton {
         );
         let m = faer::sparse::SparseColMatRef::new(sym, &vals);
         match faer::sparse::linalg::solvers::Lu::try_new_with_symbolic(self.symbolic.clone(), m) {
-            Ok(lu) => NewtonLu::Sparse(Box::new(lu)),
+            Ok(lu) => NewtonLu::Sparse(Box::new(lu), n),
             Err(_) => NewtonLu::Failed,
         }
     }
 }
 
-fn lu_of(jac: &DMatrix<f64>, c: f64, sparse: Option<&SparseNewton>) -> NewtonLu {
+fn lu_of(jac: &DMatrix<f64>, c: f64, sparse: Option<&SparseNewton>, np: usize) -> NewtonLu {
     if let Some(sp) = sparse {
         return sp.factor(jac, c);
     }
     let n = jac.nrows();
-    let mut m = -c * jac;
-    for i in 0..n {
+    let mut m = if np == n {
+        -c * jac
+    } else {
+        -c * jac.view((0, 0), (np, np)).into_owned()
+    };
+    for i in 0..np {
         m[(i, i)] += 1.0;
     }
     NewtonLu::Dense(m.lu())
@@ -707,7 +723,7 @@ pub fn integrate<S: OdeSystem>(
     let mut lu: Option<NewtonLu> = None;
     let sparse = if sys.has_jacobian() {
         sys.jacobian_pattern()
-            .and_then(|p| SparseNewton::new(n, &p))
+            .and_then(|p| SparseNewton::new(np, &p))
     } else {
         None
     };
@@ -769,7 +785,7 @@ pub fn integrate<S: OdeSystem>(
                         if sparse.is_some() {
                             stats.sparse_factorizations += 1;
                         }
-                        lu.insert(lu_of(&jac, c, sparse.as_ref()))
+                        lu.insert(lu_of(&jac, c, sparse.as_ref(), np))
                     }
                 };
                 let mut nw = solve_bdf_system(
