@@ -416,3 +416,14 @@ fn molecular_cycle_reports_entropy_production() {
     assert!(c.energy.entropy_production > 0.0, "{:?}", c.energy);
     assert!(c.energy.diss_total.is_nan() && c.energy.work_source.is_nan());
 }
+
+/// A failing integration still names the worst *element* (the energy quadratures appended to
+/// the state have no owner and are left out of that search).
+#[test]
+fn integration_failures_name_an_element_with_accounting_on() {
+    let mut v = shipped("t1_flow_allostery");
+    v["solver"]["max_steps"] = json!(3);
+    let model = physlearn::Model::from_json(&v.to_string()).unwrap();
+    let e = model.compare(false).unwrap_err().to_string();
+    assert!(e.contains("element 'e"), "{e}");
+}

@@ -999,7 +999,8 @@ impl<'a> Dynamics<'a> {
         let mut dv = vec![0.0; v.len()];
         self.rhs(seg, t, v, &mut dv);
         let mut best: Option<(usize, f64)> = None;
-        for i in 0..v.len() {
+        // Physical components only (trailing energy quadratures have no owner).
+        for i in 0..self.layout.len.min(v.len()) {
             let score = if dv[i].is_finite() && v[i].is_finite() {
                 dv[i].abs() / (v[i].abs() + 1e-3)
             } else {
