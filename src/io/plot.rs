@@ -578,8 +578,25 @@ pub fn place_labels(
 /// centred on 0, colour bar on the right) and drawn with a width proportional to its final
 /// weight `weights`; `highlight` nodes (sources, outputs) are labelled dots, labels of one node
 /// merged and placed without overlaps.
+/// Written through a staging file ([`staged_plot`]).
 #[allow(clippy::too_many_arguments)]
 pub fn network_delta_plot(
+    path: &Path,
+    title: &str,
+    pos: &[[f64; 2]],
+    edges: &[(usize, usize)],
+    weights: &[f64],
+    delta: &[f64],
+    delta_label: &str,
+    highlight: &[(usize, &str)],
+) -> Result<(), IoError> {
+    staged_plot(path, |p| {
+        network_delta_plot_direct(p, title, pos, edges, weights, delta, delta_label, highlight)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn network_delta_plot_direct(
     path: &Path,
     title: &str,
     pos: &[[f64; 2]],
