@@ -206,3 +206,137 @@ fn single_element_window_slope_one() {
     let r = dw_for(4.0 * upper);
     assert!(r.abs() < 0.03, "above the window: {r}");
 }
+
+/// One τ per element with a leaky arm (docs/physics.md §1.3): the part of a leg's Δw that flips
+/// with the direction of the leg is `ρ τ_e Δs` with `τ_e = τ_k (1 − I)(1 − 2I)` for the energy
+/// signal and `τ_k (1 − I)` for the linear ones, `τ_k = C/(g_s + g_L)`, `I = g_L/(g_s + g_L)` —
+/// the gain the ideal rule (and with it the gradient rate, the loop gain and the window) uses.
+/// A divider drives one non-loading element along the same linear path slowly (free → clamped,
+/// τ_s) and fast (clamped → free, τ_f) with the linear nonlinearity; the direction-even area
+/// term grows with the leg's duration, so the two legs separate it from the odd part:
+/// `Δw_f = ρ(a + e τ_f)`, `Δw_s = ρ(−a + e τ_s)`.
+#[test]
+fn leaky_arm_gain_matches_the_ideal_rule() {
+    use physlearn::physics::dynamics::Layout;
+    use physlearn::physics::equilibrium::Equilibrium;
+    use physlearn::physics::statics::ideal_update;
+    // The element (w = 0.05) sits below a 1000× stiffer resistor, so its own learning moves
+    // its drop by ~1e-9 and the path of both legs is the same; η_max = β/(β + g_ref) = 0.1.
+    let (tau_f, tau_s, rho, g_ref) = (1000.0, 10000.0, 1e-7, 1000.05);
+    let beta = 0.1 * g_ref / 0.9;
+    for (signal, g_leak) in [
+        ("energy", 0.0),
+        ("energy", 0.01),
+        ("abs", 0.0),
+        ("abs", 0.01),
+    ] {
+        let v = json!({
+            "schema": "physlearn-netlist/1", "physics": "flow",
+            "nodes": [{"id": "in"}, {"id": "m"}, {"id": "gnd"}],
+            "elements": [
+                {"id": "r", "type": "resistor", "nodes": ["in", "m"], "w": 1000.0},
+                {"id": "e", "type": "nanofluidic_cm", "nodes": ["m", "gnd"], "w": 0.05,
+                 "arm": {"C": 0.05, "g_s": 0.05, "g_leak": g_leak, "loading": false},
+                 "signal": signal, "w_min": 1e-3,
+                 "update": {"rho": rho, "theta": 0.0, "polarity": 1, "nonlinearity": {"kind": "linear"}}}],
+            "boundary": {"sources": [{"node": "in", "value": 1.0}, {"node": "gnd", "value": 0.0}],
+                         "outputs": [{"id": "o", "kind": "node", "node": "m"}]},
+            "task": {"examples": [{"targets": {"o": 2.0}}]},
+            "protocol": {"kind": "sawtooth", "beta_max": beta, "tau_fast": tau_f, "tau_slow": tau_s,
+                         "direction": "fast_fall", "ramp_shape": "linear_eta", "g_ref": g_ref, "cycles": 1},
+            "solver": {"method": "dopri5", "rtol": 1e-10, "atol": 1e-14, "h_init": 0.01, "h_max": 2.0}
+        });
+        let nl = netlist::from_value(&v).unwrap();
+        let prep = prepare(&nl).unwrap();
+        let net = &prep.network;
+        let iw = Layout::new(net).w[1].expect("w of e is a state");
+        let out = run(
+            &prep,
+            RunOptions {
+                cycles: Some(1),
+                sampling: Sampling { per_segment: 4 },
+                sample_cycles: usize::MAX,
+            },
+            |_, _, _| {},
+        )
+        .unwrap();
+        let w_at = |t: f64| {
+            let s = out
+                .runner
+                .samples
+                .iter()
+                .find(|s| (s.t - t).abs() < 1e-9)
+                .unwrap();
+            s.state[iw]
+        };
+        let (w0, w1, w2) = (w_at(0.0), w_at(tau_s), w_at(tau_s + tau_f));
+        let (dw_s, dw_f) = (w1 - w0, w2 - w1);
+        let odd = (tau_s * dw_f - tau_f * dw_s) / (tau_s + tau_f);
+        // The (s, τ_e) pair every formula uses, at the free and clamped DC drops.
+        let mut eq = Equilibrium::new(net).unwrap();
+        let p = net.initial_params();
+        let iu = ideal_update(net, &mut eq, &p, beta, &net.examples[0]).unwrap();
+        let el = &net.elements[1];
+        let (sf, tau_e) = el.static_signal(&el.channels[0], iu.free.y[1], p.w[1], p.l[1]);
+        let (sc, _) = el.static_signal(&el.channels[0], iu.clamped.y[1], p.w[1], p.l[1]);
+        // The analytic gain, independent of the code's formula.
+        let (tau_k, area) = (0.05 / (0.05 + g_leak), g_leak / (0.05 + g_leak));
+        let expect = if signal == "energy" {
+            tau_k * (1.0 - area) * (1.0 - 2.0 * area)
+        } else {
+            tau_k * (1.0 - area)
+        };
+        assert!(
+            (tau_e / expect - 1.0).abs() < 1e-12,
+            "{signal}: τ_e {tau_e} vs {expect}"
+        );
+        let ratio = odd / (rho * tau_e * (sf - sc));
+        eprintln!(
+            "{signal} g_L = {g_leak}: odd part {odd:.6e}, ρ τ_e Δs {:.6e}, ratio {ratio:.5}",
+            rho * tau_e * (sf - sc)
+        );
+        assert!(
+            (ratio - 1.0).abs() < 0.005,
+            "{signal} g_L = {g_leak}: ratio {ratio}"
+        );
+        if signal == "energy" {
+            // The ideal rule is the same number (s = y²).
+            assert!(
+                (iu.dw[1] / odd - 1.0).abs() < 0.005,
+                "ideal rule {} vs {odd}",
+                iu.dw[1]
+            );
+        }
+    }
+}
+
+/// An energy-sensing arm whose leak is as large as its sense conductance has no contrast gain
+/// (τ_e = τ_k (1 − I)(1 − 2I) ≤ 0 at I ≥ 1/2): the load report says so by name.
+#[test]
+fn leak_as_large_as_the_arm_is_flagged() {
+    let report_for = |g_leak: f64| {
+        let v = json!({
+            "schema": "physlearn-netlist/1", "physics": "flow",
+            "nodes": [{"id": "in"}, {"id": "m"}, {"id": "gnd"}],
+            "elements": [
+                {"id": "r", "type": "resistor", "nodes": ["in", "m"], "w": 1.0},
+                {"id": "e", "type": "nanofluidic_cm", "nodes": ["m", "gnd"], "w": 1.0,
+                 "arm": {"C": 0.05, "g_s": 0.05, "g_leak": g_leak}, "update": {"rho": 1.0}}],
+            "boundary": {"sources": [{"node": "in", "value": 1.0}, {"node": "gnd", "value": 0.0}],
+                         "outputs": [{"id": "o", "kind": "node", "node": "m"}]},
+            "task": {"examples": [{"targets": {"o": 0.6}}]},
+            "protocol": {"kind": "sawtooth", "beta_max": 0.5, "cycles": 1}
+        });
+        let prep = prepare(&netlist::from_value(&v).unwrap()).unwrap();
+        prep.report
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == "leak_gain")
+            .map(|d| d.message.clone())
+            .collect::<Vec<_>>()
+    };
+    let flagged = report_for(0.06);
+    assert_eq!(flagged.len(), 1, "{flagged:?}");
+    assert!(flagged[0].contains("element 'e'"), "{}", flagged[0]);
+    assert!(report_for(0.01).is_empty());
+}

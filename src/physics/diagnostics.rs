@@ -65,7 +65,7 @@ pub struct LoadReport {
     pub diagnostics: Vec<Diagnostic>,
     /// Largest contrast `A_max = max_e |s_e^C − s_e^F|` (first example; θ "auto" uses all examples) per channel group.
     pub a_max: Vec<(String, f64)>,
-    /// `G_max = ρ τ_k max_e |J_ee|`, J = −2 Y R Y (even signals).
+    /// `G_max = ρ τ_e max_e |J_ee|`, J = −2 Y R Y (even signals).
     pub loop_gain: Option<f64>,
     /// Fraction of contrast mass inside the threshold window.
     pub window_fraction: Option<f64>,
@@ -399,6 +399,17 @@ pub fn diagnose(net: &Network, saw: Option<&Sawtooth>) -> LoadReport {
             );
         }
         let (_, tau) = el.static_signal(ch, 0.0, p.w[*e], p.l[*e]);
+        if tau <= 0.0 && el.arm.is_some() {
+            rep.push(
+                Level::Warning,
+                "leak_gain",
+                format!(
+                    "element '{}': the leak makes the contrast gain τ_e = τ_k (1 − I)(1 − 2I) = {tau:.3e} ≤ 0 (kernel area I = {:.3} ≥ 1/2): the energy signal cannot learn; lower g_leak below the arm conductance (docs/physics.md §1.4)",
+                    el.name,
+                    el.kernel_area(p.w[*e])
+                ),
+            );
+        }
         if let Some(tk) = el.tau_k(p.w[*e]) {
             if saw.tau_fast < 5.0 * tk && worst_tau.as_ref().is_none_or(|w| tk > w.0) {
                 worst_tau = Some((tk, el.name.clone()));

@@ -477,23 +477,34 @@ impl Element {
         }
     }
 
-    /// Quasi-static signal `s` of a channel (the quantity whose change over the fast ramp the
-    /// channel's filtered signal integrates to, `∫σ dt ≈ τ_gain Δs`), and that gain.
+    /// Quasi-static signal `s` of a channel and its gain `τ_e`: over a leg that moves the drop
+    /// between two DC states the part of `∫σ dt` that changes sign with the direction of the leg
+    /// is `τ_e Δs` (the rest, even in the direction, is the kernel-area offset). This (s, τ_e)
+    /// pair is the one used by the ideal rule, the gradient rate, the loop gain, the contrast
+    /// window and θ "auto" (docs/physics.md §1.4).
+    ///
+    /// Arms: `s` is written in the element's drop `y` (`y²`, `|y|`, `y`, `w y`) and `τ_e` is
+    /// built from the kernel time `τ_k = C/(c + g_L)` and area `I = g_L/(c + g_L)` alone: on a
+    /// ramp the arm follows `z = (1 − I)(y − τ_k ẏ)`, `u = I y + (1 − I) τ_k ẏ`, so `τ_e = τ_k (1 − I)`
+    /// for the linear signals (`u`, `sign(z) u`, `w u`) and `τ_e = τ_k (1 − I)(1 − 2I)` for the
+    /// energy signal `2 z u`; without a leak both are `τ_k = C/c`. Chemistry: `s/s_ref` with
+    /// `τ_e = τ_r`.
     pub fn static_signal(&self, ch: &Channel, y: f64, w: f64, l: f64) -> (f64, f64) {
         match ch.source {
             SignalSource::Arm(sig) => {
-                let arm_tau = match &self.arm {
-                    Some(arm) => arm.cap / self.arm_g(w),
-                    None => 0.0,
+                let (tau_k, area) = match &self.arm {
+                    Some(arm) => {
+                        let c = self.arm_g(w);
+                        (arm.cap / (c + arm.g_leak), arm.g_leak / (c + arm.g_leak))
+                    }
+                    None => (0.0, 0.0),
                 };
-                let z = self.z_dc(w, y);
-                let s = match sig {
-                    ArmSignal::Energy => z * z,
-                    ArmSignal::Abs => z.abs(),
-                    ArmSignal::Polar => z,
-                    ArmSignal::Tension => self.w_eff(w) * z,
-                };
-                (s, arm_tau)
+                match sig {
+                    ArmSignal::Energy => (y * y, tau_k * (1.0 - area) * (1.0 - 2.0 * area)),
+                    ArmSignal::Abs => (y.abs(), tau_k * (1.0 - area)),
+                    ArmSignal::Polar => (y, tau_k * (1.0 - area)),
+                    ArmSignal::Tension => (self.w_eff(w) * y, tau_k * (1.0 - area)),
+                }
             }
             SignalSource::Chem(sig) => match &self.chem {
                 Some(chem) => (self.chem_input(sig, y, w, l) / chem.s_ref, chem.tau_r),

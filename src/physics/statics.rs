@@ -81,7 +81,7 @@ pub fn channel_rate(net: &Network, e: usize, target: LearnTarget, w: f64) -> Opt
 }
 
 /// Ideal contrastive update from two static solves at the current parameters:
-/// `Δw_CL = −ρ τ [(y^C − l)² − (y^F − l)²] / s_scale` (energy: `−(α/2β)Δ(y²)`, `α = 2βρτ_k`) and
+/// `Δw_CL = −ρ τ [(y^C − l)² − (y^F − l)²] / s_scale` (energy: `−(α/2β)Δ(y²)`, `α = 2βρτ_e`) and
 /// `Δl_CL = ρ τ (t^C − t^F)`, `t = w (y − l)`. Entries of non-learning parameters are 0.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IdealUpdate {

@@ -1,6 +1,6 @@
 //! The flow / elastic2d network family as a [`LearningSystem`]: θ = the learning weights w (by
 //! element) then the learning rest lengths l; the ideal rule
-//! `Δw_CL = −(α/2β)[(y^C)² − (y^F)²]`, `α = 2βρτ_k` (rest length `Δl = (α/β)(t^C − t^F)`), the
+//! `Δw_CL = −(α/2β)[(y^C)² − (y^F)²]`, `α = 2βρτ_e` (rest length `Δl = (α/β)(t^C − t^F)`), the
 //! adjoint gradient, and the loop gain `G = ρτ max 2y²R_ee/s_ref` (docs/physics.md §1.3–1.5).
 
 use super::diagnostics::{loop_gain_of, Diagnostic, LOOP_GAIN_MAX_ELEMENTS};
