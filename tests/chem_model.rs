@@ -2,26 +2,21 @@
 //! laws, the monomer-total balance, the analytic Jacobian, static = long-time limit, perfect
 //! adaptation of the integral feedback, golden-file reproducibility and loader faults.
 
+mod common;
+
+use common::{chem_model_of, m1_template};
 use nalgebra::DMatrix;
 use physlearn::chem::network::SpeciesId;
 use physlearn::chem::sim::Runner;
 use physlearn::chem::tcl::cost_sq;
 use physlearn::chem::ChemModel;
-use physlearn::netlist::chem::{self as nlchem, M1_TEMPLATE};
+use physlearn::netlist::chem as nlchem;
 use physlearn::netlist::NetlistError;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-fn template() -> Value {
-    serde_json::from_str(M1_TEMPLATE).unwrap()
-}
-
-fn model_of(v: &Value) -> ChemModel {
-    nlchem::from_value(v).unwrap().model
-}
-
 fn m1() -> ChemModel {
-    model_of(&template())
+    chem_model_of(&m1_template())
 }
 
 #[test]
@@ -214,10 +209,10 @@ fn analytic_jacobian_of_m1_matches_finite_differences() {
 /// at β_max: the clamped state) within 1e-10.
 #[test]
 fn static_solver_is_the_long_time_limit_of_the_network() {
-    let mut v = template();
+    let mut v = m1_template();
     v["solver"]["rtol"] = json!(1e-11);
     v["solver"]["atol_rel"] = json!(1e-12);
-    let m = model_of(&v);
+    let m = chem_model_of(&v);
     let d = &m.design;
     let ex = &m.examples[0];
     let ell = m.ell0();
@@ -283,9 +278,9 @@ fn integral_feedback_adapts_perfectly_with_the_kernel_first_moment() {
 
 #[test]
 fn integrator_loss_breaks_adaptation() {
-    let mut v = template();
+    let mut v = m1_template();
     v["template"]["params"]["eps"] = json!(1e-3);
-    let m = model_of(&v);
+    let m = chem_model_of(&v);
     let mut r = Runner::new(&m);
     r.hold(0, 0.0, 0.0, 200.0, "settle").unwrap();
     // With a loss ε the set point shifts: δDs/x0 ≈ ε E_0/μ (docs/molecular.md §4.4).
@@ -333,7 +328,7 @@ fn explicit_netlist_faults_are_all_reported_with_paths() {
 
 #[test]
 fn template_faults_are_reported_with_paths() {
-    let mut v = template();
+    let mut v = m1_template();
     v["template"]["params"]["k_on"] = json!(-5.0);
     v["template"]["params"]["bogus"] = json!(1.0);
     v["template"]["inputs"] = json!(["A1", "A9"]);
@@ -357,7 +352,7 @@ fn an_unbalanced_closed_reaction_is_named() {
         .position(|r| r["id"] == "turnD_i_12")
         .unwrap();
     v["reactions"][k].as_object_mut().unwrap().remove("open");
-    let m = model_of(&v);
+    let m = chem_model_of(&v);
     let rep = physlearn::chem::checks::check(&m);
     let msg: Vec<&String> = rep
         .diagnostics
@@ -469,7 +464,7 @@ mod random_networks {
 fn odd_open_reactions_are_listed_for_review() {
     let path = format!("{}/netlists/m1_molecular.json", env!("CARGO_MANIFEST_DIR"));
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let rep = physlearn::chem::checks::check(&model_of(&v));
+    let rep = physlearn::chem::checks::check(&chem_model_of(&v));
     assert!(!rep.diagnostics.iter().any(|d| d.code == "open_review"));
     let k = v["reactions"]
         .as_array()
@@ -478,7 +473,7 @@ fn odd_open_reactions_are_listed_for_review() {
         .position(|r| r["id"] == "deg_hi_12")
         .unwrap();
     v["reactions"][k]["products"] = json!(["Y12"]); // Vh12 → Y12: a transmutation
-    let rep = physlearn::chem::checks::check(&model_of(&v));
+    let rep = physlearn::chem::checks::check(&chem_model_of(&v));
     let d: Vec<&String> = rep
         .diagnostics
         .iter()
@@ -521,7 +516,7 @@ fn bad_design_sizes_and_indices_are_faults_not_panics() {
         &|v| v["protocol"]["settle"] = json!(0.0),
         "protocol.settle: must be > 0",
     );
-    let mut t = template();
+    let mut t = m1_template();
     t["outputs"] = json!([]);
     assert!(faults_of(&t).iter().any(|x| x.contains("outputs")));
 }

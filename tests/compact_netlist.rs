@@ -1,6 +1,8 @@
 //! Compact netlists (model cards and element groups) expand to exactly the network of the
 //! verbose form, and their faults name the JSON path where the value was written.
 
+mod common;
+
 use physlearn::netlist::{self, NetlistError};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -225,13 +227,12 @@ fn compact_lattice_equals_verbose() {
 /// `compare --json` of the binary on both forms of lattice-6 (everything but the wall time).
 #[test]
 fn compare_json_is_the_same_for_both_forms() {
-    let dir = std::env::temp_dir().join(format!("physlearn-compact-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let bin = env!("CARGO_BIN_EXE_physlearn");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let mut outs = Vec::new();
     for form in ["verbose", "compact"] {
         let p = dir.join(format!("{form}.json"));
-        let st = std::process::Command::new(bin)
+        let st = common::bin()
             .args([
                 "generate", "lattice", "--n", "6", "--v-left", "3", "--form", form,
             ])
@@ -242,7 +243,7 @@ fn compare_json_is_the_same_for_both_forms() {
         assert!(st.success());
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(text.contains("element_groups"), form == "compact");
-        let o = std::process::Command::new(bin)
+        let o = common::bin()
             .args(["compare", "--force", "--json"])
             .arg(&p)
             .output()
@@ -252,7 +253,6 @@ fn compare_json_is_the_same_for_both_forms() {
         j.as_object_mut().unwrap().remove("wall_seconds");
         outs.push(j);
     }
-    std::fs::remove_dir_all(&dir).ok();
     assert!(outs[0]["delta"].as_array().is_some_and(|d| d.len() == 60));
     assert_eq!(outs[0], outs[1]);
 }

@@ -1,19 +1,13 @@
 //! `physlearn ep` driven through the real binary in temporary directories.
 
+mod common;
+
+use common::{bin, stderr};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn physlearn(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_physlearn"))
-        .args(args)
-        .current_dir(dir)
-        .env("PHYSLEARN_NO_PROGRESS", "1")
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    bin().args(args).current_dir(dir).output().unwrap()
 }
 
 const TINY: &[&str] = &[

@@ -1,12 +1,13 @@
 //! Random and mutated JSON never panics the loader or the preparation step: every input either
 //! loads or produces typed faults.
 
+mod common;
+
 use proptest::prelude::*;
 use serde_json::Value;
 
 fn base() -> Value {
-    serde_json::from_str(&std::fs::read_to_string("netlists/t1_flow_allostery.json").unwrap())
-        .unwrap()
+    common::shipped("t1_flow_allostery")
 }
 
 /// A compact netlist: lattice-4 as a model card and an element group, plus one verbose element
@@ -20,8 +21,7 @@ fn base_compact() -> Value {
 }
 
 fn base_elastic() -> Value {
-    serde_json::from_str(&std::fs::read_to_string("netlists/t3_elastic_allostery.json").unwrap())
-        .unwrap()
+    common::shipped("t3_elastic_allostery")
 }
 
 /// Collect JSON pointers of every node of a tree.

@@ -3,9 +3,11 @@
 //! purpose shows up as a reviewed diff of `tests/golden/compare/*.json`: regenerate them with
 //! `PHYSLEARN_BLESS=1 cargo test --release --test golden` and explain the diff in the commit.
 
+mod common;
+
+use common::{bin, root};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Keys that measure the machine, not the physics.
 const TIMING: &[&str] = &["wall_seconds", "reduced_wall_seconds"];
@@ -19,13 +21,8 @@ const COUNTS: &[&str] = &[
     "reduced_rhs_evals",
 ];
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
-
 fn compare_json(netlist: &Path) -> Option<Value> {
-    let out = Command::new(env!("CARGO_BIN_EXE_physlearn"))
-        .env("PHYSLEARN_NO_PROGRESS", "1")
+    let out = bin()
         .arg("compare")
         .arg(netlist)
         .arg("--json")

@@ -1,6 +1,9 @@
 //! Analytic checks of the element dynamics through the full engine (netlist → equilibrium →
 //! element ODEs → integrator).
 
+mod common;
+
+use common::tight_solver;
 use physlearn::netlist;
 use physlearn::physics::run::Sampling;
 use physlearn::sim::{prepare, run, RunOptions};
@@ -27,10 +30,6 @@ fn samples_of(v: &Value, per_segment: usize) -> (Vec<f64>, Vec<Vec<f64>>, Vec<Ve
     )
 }
 
-fn tight() -> Value {
-    json!({"method": "dopri5", "rtol": 1e-10, "atol": 1e-13, "h_init": 1e-3, "h_max": 0.05})
-}
-
 /// RC charging of the shunted element's sensing arm from rest: with the element's drop held at
 /// V by two sources, `C ż = g_s (V − z)` gives `z(t) = V (1 − e^{−t g_s/C})`.
 #[test]
@@ -43,7 +42,7 @@ fn rc_charging_of_sensing_arm() {
                       "arm": {"C": c, "g_s": gs}, "learn": false}],
         "boundary": {"sources": [{"node": "a", "value": v}, {"node": "b", "value": 0.0}]},
         "protocol": {"kind": "hold", "duration": 20.0, "initial": "rest"},
-        "solver": tight()
+        "solver": tight_solver()
     });
     let (t, st, _) = samples_of(&nlv, 400);
     assert!(t.len() > 50);
@@ -70,7 +69,7 @@ fn maxwell_stress_relaxation() {
             {"id": "s1", "type": "spring", "nodes": ["p1", "p2"], "k": 1.0}],
         "boundary": {"sources": [{"node": "p0", "value": [0.0, 0.0]}, {"node": "p1", "value": [e0, 0.0]}]},
         "protocol": {"kind": "hold", "duration": 6.0, "initial": "rest"},
-        "solver": tight()
+        "solver": tight_solver()
     });
     let (t, st, _) = samples_of(&nlv, 300);
     let tau = eta / km;
@@ -99,7 +98,7 @@ fn sls_creep() {
                      "outputs": [{"id": "ext", "kind": "pair_extension", "nodes": ["p0", "p1"]}]},
         "task": {"examples": [{"targets": {"ext": target}}]},
         "protocol": {"kind": "hold", "beta": beta, "duration": 70.0, "initial": "rest"},
-        "solver": tight()
+        "solver": tight_solver()
     });
     let (t, _, o) = samples_of(&nlv, 400);
     let kk = k + km + beta;

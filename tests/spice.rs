@@ -2,6 +2,9 @@
 //! compared with physlearn's on the same problem. Without ngspice these tests print a notice and
 //! pass, unless `PHYSLEARN_REQUIRE_NGSPICE=1` (set by `.ci/run` once it has installed ngspice).
 
+mod common;
+
+use common::bin;
 use physlearn::io::spice::{self, SpiceOptions};
 use physlearn::physics::run::Sampling;
 use physlearn::sim::{self, Prepared, RunOptions};
@@ -10,12 +13,6 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_physlearn"));
-    c.env("PHYSLEARN_NO_PROGRESS", "1");
-    c
-}
 
 /// A line on the real stderr (not captured by the test harness), so skips are seen.
 fn notice(msg: &str) {

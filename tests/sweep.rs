@@ -3,21 +3,17 @@
 //! value is reported and the others complete; resume runs only the missing points; keys that
 //! address nothing are refused before any point runs.
 
+mod common;
+
+use common::{bin, stderr};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const T1: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/netlists/t1_flow_allostery.json"
 );
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_physlearn"));
-    c.env("PHYSLEARN_NO_PROGRESS", "1");
-    c.env_remove("SLURM_ARRAY_TASK_ID");
-    c
-}
 
 fn sweep(args: &[&str], out: &Path) -> Output {
     bin()
@@ -28,10 +24,6 @@ fn sweep(args: &[&str], out: &Path) -> Output {
         .arg(out)
         .output()
         .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// results.csv without its timing columns (names ending in `wall_seconds`).

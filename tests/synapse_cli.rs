@@ -1,15 +1,13 @@
 //! The `synapse`, `ladder`, `figure` and `sweep-merge` commands, driven through the real binary.
 
+mod common;
+
+use common::bin;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn physlearn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_physlearn"))
-        .args(args)
-        .env("PHYSLEARN_NO_PROGRESS", "1")
-        .env_remove("SLURM_ARRAY_TASK_ID")
-        .output()
-        .expect("run physlearn")
+    bin().args(args).output().expect("run physlearn")
 }
 
 fn json(out: &Output) -> serde_json::Value {
@@ -265,9 +263,8 @@ fn figure_and_sharded_sweep_merge() {
     .concat();
     assert!(physlearn(&s0).status.success());
     let s1 = [&["figure", "fig5c", "--out", &ps1][..], &common].concat();
-    let out = Command::new(env!("CARGO_BIN_EXE_physlearn"))
+    let out = bin()
         .args(&s1)
-        .env("PHYSLEARN_NO_PROGRESS", "1")
         .env("SLURM_ARRAY_TASK_ID", "1")
         .env("SLURM_ARRAY_TASK_COUNT", "2")
         .env("SLURM_ARRAY_TASK_MIN", "0")
