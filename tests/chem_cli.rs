@@ -1,33 +1,17 @@
 //! The real binary on chemical netlists: check / compare / train / run through the shared
 //! commands, exit codes and JSON paths of faults.
 
+mod common;
+
+use common::{bin, netlist_path, write_json};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_physlearn"));
-    c.env("PHYSLEARN_NO_PROGRESS", "1");
-    c
-}
-
-fn shipped(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("netlists")
-        .join(name)
-}
-
-fn write(dir: &Path, name: &str, v: &Value) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, serde_json::to_string_pretty(v).unwrap()).unwrap();
-    p
-}
+use std::path::Path;
 
 #[test]
 fn check_and_compare_json_on_m1() {
     let out = bin()
         .args(["check", "--json"])
-        .arg(shipped("m1_molecular.json"))
+        .arg(netlist_path("m1_molecular.json"))
         .output()
         .unwrap();
     assert!(
@@ -44,7 +28,7 @@ fn check_and_compare_json_on_m1() {
     );
     let out = bin()
         .args(["compare", "--json"])
-        .arg(shipped("m1_molecular.json"))
+        .arg(netlist_path("m1_molecular.json"))
         .output()
         .unwrap();
     assert!(
@@ -73,7 +57,7 @@ fn train_and_run_write_their_outputs() {
     let out = tmp.path().join("train");
     let st = bin()
         .args(["train"])
-        .arg(shipped("m1_molecular_two_examples.json"))
+        .arg(netlist_path("m1_molecular_two_examples.json"))
         .args(["--cycles", "2", "--out"])
         .arg(&out)
         .output()
@@ -100,7 +84,7 @@ fn train_and_run_write_their_outputs() {
     let run = tmp.path().join("run");
     let st = bin()
         .args(["run"])
-        .arg(shipped("m1_molecular.json"))
+        .arg(netlist_path("m1_molecular.json"))
         .args(["--cycles", "1", "--out"])
         .arg(&run)
         .output()
@@ -125,11 +109,11 @@ fn train_and_run_write_their_outputs() {
 fn broken_and_refused_netlists_exit_2_with_paths() {
     let tmp = tempfile::tempdir().unwrap();
     let mut v: Value =
-        serde_json::from_str(&std::fs::read_to_string(shipped("m1_molecular.json")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(netlist_path("m1_molecular.json")).unwrap())
             .unwrap();
     v["reactions"][12]["k"] = json!(-1);
     v["species"][0]["init"] = json!(-0.5);
-    let p = write(tmp.path(), "bad.json", &v);
+    let p = write_json(tmp.path(), "bad.json", &v);
     let out = bin().arg("check").arg(&p).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -141,16 +125,16 @@ fn broken_and_refused_netlists_exit_2_with_paths() {
     // Hebbian writer with fast_rise: refused by the sign oracle.
     let mut t: Value = serde_json::from_str(physlearn::netlist::chem::M1_TEMPLATE).unwrap();
     t["protocol"]["direction"] = json!("fast_rise");
-    let p = write(tmp.path(), "hebb_rise.json", &t);
+    let p = write_json(tmp.path(), "hebb_rise.json", &t);
     let out = bin().arg("compare").arg(&p).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("[sign]"));
     // A bad design index is a fault with its path (exit 2), not a panic (exit 101).
     let mut v: Value =
-        serde_json::from_str(&std::fs::read_to_string(shipped("m1_molecular.json")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(netlist_path("m1_molecular.json")).unwrap())
             .unwrap();
     v["design"]["inputs"][0] = json!(99);
-    let p = write(tmp.path(), "bad_input.json", &v);
+    let p = write_json(tmp.path(), "bad_input.json", &v);
     let out = bin().arg("check").arg(&p).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -166,7 +150,7 @@ fn export_spice_refuses_chemical_networks_and_read_errors_print_once() {
     let out_file = tmp.path().join("deck.cir");
     let out = bin()
         .args(["export", "spice"])
-        .arg(shipped("m1_molecular.json"))
+        .arg(netlist_path("m1_molecular.json"))
         .arg("--out")
         .arg(&out_file)
         .output()
@@ -190,7 +174,7 @@ fn export_spice_refuses_chemical_networks_and_read_errors_print_once() {
 #[test]
 fn resume_continues_bit_for_bit() {
     let tmp = tempfile::tempdir().unwrap();
-    let nl = shipped("m1_molecular_two_examples.json");
+    let nl = netlist_path("m1_molecular_two_examples.json");
     let a = tmp.path().join("a");
     let b = tmp.path().join("b");
     let st = bin()
@@ -247,73 +231,4 @@ fn resume_continues_bit_for_bit() {
         std::fs::read_to_string(a.join("weights_final.csv")).unwrap(),
         std::fs::read_to_string(b.join("weights_final.csv")).unwrap()
     );
-}
-
-/// Regressions: chemical netlists that were accepted with exit 0 (or panicked the loader) are
-/// faults with their JSON paths.
-#[test]
-fn chemical_nonsense_is_refused_with_paths() {
-    let tmp = tempfile::tempdir().unwrap();
-    let explicit: Value =
-        serde_json::from_str(&std::fs::read_to_string(shipped("m1_molecular.json")).unwrap())
-            .unwrap();
-    let template: Value = serde_json::from_str(
-        &std::fs::read_to_string(shipped("templates/m1_molecular_template.json")).unwrap(),
-    )
-    .unwrap();
-    type Edit = fn(&mut Value);
-    let cases: Vec<(&str, Value, Edit, &str)> = vec![
-        (
-            "template meta is a string",
-            template.clone(),
-            |v| v["meta"] = json!("x"),
-            "meta",
-        ),
-        (
-            "template expect is a string",
-            template.clone(),
-            |v| v["expect"] = json!("x"),
-            "expect",
-        ),
-        (
-            "template unknown key",
-            template.clone(),
-            |v| v["bogus"] = json!(1),
-            "bogus",
-        ),
-        (
-            "duplicate learnable id",
-            explicit.clone(),
-            |v| v["learnables"][1]["id"] = v["learnables"][0]["id"].clone(),
-            "learnables[1].id",
-        ),
-        (
-            "missing learnable id",
-            explicit.clone(),
-            |v| {
-                v["learnables"][1].as_object_mut().unwrap().remove("id");
-            },
-            "learnables[1].id",
-        ),
-        (
-            "negative design time",
-            explicit.clone(),
-            |v| v["design"]["tau_fast"] = json!(-1e300),
-            "design.tau_fast",
-        ),
-        (
-            "expect.rho a string",
-            explicit.clone(),
-            |v| v["expect"]["rho"] = json!("NaN"),
-            "expect.rho",
-        ),
-    ];
-    for (name, mut v, edit, path) in cases {
-        edit(&mut v);
-        let p = write(tmp.path(), "x.json", &v);
-        let o = bin().arg("check").arg(&p).output().unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
-        assert!(err.contains(path), "{name}: {err}");
-    }
 }

@@ -2,6 +2,9 @@
 //! (Tellegen) over cycles of randomised networks of each network family, independence of the
 //! integrator, and the learning-off baseline.
 
+mod common;
+
+use common::{shipped, tight_solver};
 use physlearn::learning::energy::{relative_residual, Energy};
 use physlearn::learning::session::{baseline_energy, Session, SessionOptions};
 use physlearn::learning::LearningSystem;
@@ -11,20 +14,6 @@ use physlearn::physics::system::NetworkSystem;
 use physlearn::sim::{prepare, run, RunOptions};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-
-fn root() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn shipped(name: &str) -> Value {
-    let text = std::fs::read_to_string(root().join("netlists").join(format!("{name}.json")))
-        .expect("shipped netlist");
-    serde_json::from_str(&text).expect("json")
-}
-
-fn tight() -> Value {
-    json!({"method": "dopri5", "rtol": 1e-10, "atol": 1e-13, "h_init": 1e-3, "h_max": 0.05})
-}
 
 /// Energy of a `hold` protocol.
 fn hold_energy(v: &Value) -> Energy {
@@ -60,7 +49,7 @@ fn rc_arm_charging_dissipates_half_cv2_in_its_resistor() {
                       "arm": {"C": c, "g_s": gs}, "learn": false}],
         "boundary": {"sources": [{"node": "a", "value": v}, {"node": "b", "value": 0.0}]},
         "protocol": {"kind": "hold", "duration": dur, "initial": "rest"},
-        "solver": tight()
+        "solver": tight_solver()
     });
     let e = hold_energy(&nlv);
     let tau = c / gs;
@@ -97,7 +86,7 @@ fn arm_leak_dissipation_and_balance() {
                       "arm": {"C": c, "g_s": gs, "g_leak": gl}, "learn": false}],
         "boundary": {"sources": [{"node": "a", "value": v}, {"node": "b", "value": 0.0}]},
         "protocol": {"kind": "hold", "duration": dur, "initial": "rest"},
-        "solver": tight()
+        "solver": tight_solver()
     });
     let e = hold_energy(&nlv);
     // z(t) = z∞ (1 − e^{−t/τ}), τ = C/(g_s + g_L): ∫ g_L z² dt in closed form.
@@ -128,7 +117,7 @@ fn maxwell_relaxation_dissipates_the_spring_energy_in_the_dashpot() {
             {"id": "s1", "type": "spring", "nodes": ["p1", "p2"], "k": 1.0}],
         "boundary": {"sources": [{"node": "p0", "value": [0.0, 0.0]}, {"node": "p1", "value": [e0, 0.0]}]},
         "protocol": {"kind": "hold", "duration": dur, "initial": "rest"},
-        "solver": tight()
+        "solver": tight_solver()
     });
     let e = hold_energy(&nlv);
     let tau = eta / km;
@@ -157,7 +146,7 @@ fn sls_relaxation_dissipates_the_arm_energy() {
             {"id": "s1", "type": "spring", "nodes": ["p1", "p2"], "k": 1.0}],
         "boundary": {"sources": [{"node": "p0", "value": [0.0, 0.0]}, {"node": "p1", "value": [e0, 0.0]}]},
         "protocol": {"kind": "hold", "duration": dur, "initial": "rest"},
-        "solver": tight()
+        "solver": tight_solver()
     });
     let e = hold_energy(&nlv);
     let tau = eta / km;
@@ -411,19 +400,8 @@ fn chemical_entropy_production_of_a_reversible_reaction() {
 /// The molecular netlist reports its entropy production per cycle (and no network terms).
 #[test]
 fn molecular_cycle_reports_entropy_production() {
-    let model = physlearn::load(root().join("netlists/m1_molecular.json")).unwrap();
+    let model = physlearn::load(common::netlist_path("m1_molecular.json")).unwrap();
     let c = model.compare(true).unwrap();
     assert!(c.energy.entropy_production > 0.0, "{:?}", c.energy);
     assert!(c.energy.diss_total.is_nan() && c.energy.work_source.is_nan());
-}
-
-/// A failing integration still names the worst *element* (the energy quadratures appended to
-/// the state have no owner and are left out of that search).
-#[test]
-fn integration_failures_name_an_element_with_accounting_on() {
-    let mut v = shipped("t1_flow_allostery");
-    v["solver"]["max_steps"] = json!(3);
-    let model = physlearn::Model::from_json(&v.to_string()).unwrap();
-    let e = model.compare(false).unwrap_err().to_string();
-    assert!(e.contains("element 'e"), "{e}");
 }
