@@ -1,10 +1,13 @@
-//! Invariants and cross-checks: Kirchhoff's current law / force balance on random networks,
-//! energy balance over a cycle, quasi-static solve = long-time limit of the dynamics, Dopri5 vs
-//! RK4 on one cycle.
+//! Invariants and cross-checks: Kirchhoff's current law / force balance on random networks
+//! (recomputed from the element laws, independently of the assembler), energy balance over a
+//! cycle, quasi-static solve = long-time limit of the dynamics, Dopri5 vs RK4 on one cycle,
+//! factor reuse vs refactorisation.
 
-use physlearn::generate::delaunay_edges;
+mod common;
+
+use common::{random_elastic, random_flow};
 use physlearn::netlist;
-use physlearn::physics::equilibrium::{drops, outputs, ArmMode, Equilibrium};
+use physlearn::physics::equilibrium::{ArmMode, Equilibrium};
 use physlearn::physics::model::Network;
 use physlearn::physics::run::Sampling;
 use physlearn::physics::statics::solve_static;
@@ -13,83 +16,114 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
-/// A random flow network: `n` random points, Delaunay edges, random element kinds and values.
-fn random_flow(seed: u64, n: usize) -> Value {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let pts: Vec<[f64; 2]> = (0..n).map(|_| [rng.random(), rng.random()]).collect();
-    let edges = delaunay_edges(&pts);
-    let elements: Vec<Value> = edges
-        .iter()
-        .enumerate()
-        .map(|(e, &(i, j))| {
-            let w: f64 = rng.random_range(0.2..3.0);
-            let nodes = json!([format!("n{i}"), format!("n{j}")]);
-            match rng.random_range(0..4) {
-                0 => json!({"id": format!("e{e}"), "type": "resistor", "nodes": nodes, "w": w}),
-                1 => json!({"id": format!("e{e}"), "type": "nanofluidic_cm", "nodes": nodes, "w": w,
-                            "arm": {"C": rng.random_range(0.05..0.2), "g_s": rng.random_range(0.05..0.3), "g_leak": rng.random_range(0.0..0.05)}}),
-                2 => json!({"id": format!("e{e}"), "type": "nanofluidic_cm", "topology": "series_leaky", "nodes": nodes, "w": w,
-                            "arm": {"C": rng.random_range(0.01..0.2), "g_leak": rng.random_range(0.05..0.5)}}),
-                _ => json!({"id": format!("e{e}"), "type": "mechanochemical", "nodes": nodes, "w": w}),
-            }
-        })
-        .collect();
-    json!({
-        "schema": "physlearn-netlist/1", "physics": "flow",
-        "nodes": pts.iter().enumerate().map(|(i, p)| json!({"id": format!("n{i}"), "pos": p})).collect::<Vec<_>>(),
-        "elements": elements,
-        "boundary": {"sources": [{"node": "n0", "value": 1.0}, {"node": "n1", "value": 0.0}, {"node": "n2", "value": 0.3}],
-                     "outputs": [{"id": "o0", "kind": "node", "node": "n3"}, {"id": "o1", "kind": "node", "node": "n4"}]},
-        "task": {"examples": [{"targets": {"o0": 0.2, "o1": 0.9}}]},
-        "protocol": {"kind": "sawtooth", "cycles": 1}
-    })
+/// Which element law a netlist element obeys, with its parameters as written in the netlist.
+enum Law {
+    /// `t = w y` (resistor, mechano-chemical edge: the chemistry does not load the network).
+    Direct { w: f64 },
+    /// Shunted capacitor–memristor: `t = w y + g_s (y − z)` (the leak sits across C).
+    Shunted { w: f64, g_s: f64 },
+    /// Series-leaky capacitor–memristor: `t = w (y − z)` (memristor in series with C ∥ g_L).
+    SeriesLeaky { w: f64 },
+    /// Spring: `t = k (y − l)`.
+    Spring { k: f64, l: f64 },
+    /// SLS bond: `t = k (y − l) + k_m (y − z)` (the leak sits across the dashpot).
+    Sls { k: f64, l: f64, k_m: f64 },
 }
 
-/// A random jittered elastic lattice with SLS bonds and springs; two pinned nodes.
-fn random_elastic(seed: u64) -> Value {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut pts = Vec::new();
-    for r in 0..5 {
-        for c in 0..5 {
-            pts.push([
-                c as f64 + 0.5 * (r % 2) as f64 + rng.random_range(-0.15..0.15),
-                r as f64 * 0.866 + rng.random_range(-0.15..0.15),
-            ]);
+fn law_of(el: &Value) -> Law {
+    let num = |v: &Value| v.as_f64().expect("a number in the test netlist");
+    match (el["type"].as_str(), el["topology"].as_str()) {
+        (Some("resistor" | "mechanochemical"), _) => Law::Direct { w: num(&el["w"]) },
+        (Some("nanofluidic_cm"), Some("series_leaky")) => Law::SeriesLeaky { w: num(&el["w"]) },
+        (Some("nanofluidic_cm"), None) => Law::Shunted {
+            w: num(&el["w"]),
+            g_s: num(&el["arm"]["g_s"]),
+        },
+        (Some("spring"), _) => Law::Spring {
+            k: num(&el["k"]),
+            l: num(&el["rest_length"]),
+        },
+        (Some("sls"), _) => Law::Sls {
+            k: num(&el["k"]),
+            l: num(&el["rest_length"]),
+            k_m: num(&el["arm"]["k_m"]),
+        },
+        other => panic!("no law for {other:?}"),
+    }
+}
+
+impl Law {
+    /// Current / tension at drop or extension `y` and arm state `z`.
+    fn t(&self, y: f64, z: f64) -> f64 {
+        match *self {
+            Law::Direct { w } => w * y,
+            Law::Shunted { w, g_s } => w * y + g_s * (y - z),
+            Law::SeriesLeaky { w } => w * (y - z),
+            Law::Spring { k, l } => k * (y - l),
+            Law::Sls { k, l, k_m } => k * (y - l) + k_m * (y - z),
         }
     }
-    let edges: Vec<(usize, usize)> = delaunay_edges(&pts)
-        .into_iter()
-        .filter(|&(i, j)| {
-            ((pts[i][0] - pts[j][0]).powi(2) + (pts[i][1] - pts[j][1]).powi(2)).sqrt() < 1.6
-        })
-        .collect();
-    let elements: Vec<Value> = edges
-        .iter()
-        .enumerate()
-        .map(|(e, &(i, j))| {
-            let nodes = json!([format!("n{i}"), format!("n{j}")]);
-            if rng.random_bool(0.5) {
-                json!({"id": format!("b{e}"), "type": "sls", "nodes": nodes, "k": rng.random_range(0.3..2.0),
-                       "rest_length": rng.random_range(-0.05..0.05), "learn": "both",
-                       "arm": {"k_m": rng.random_range(0.02..0.2), "eta": rng.random_range(0.02..0.2), "k_leak": rng.random_range(0.0..0.02)}})
-            } else {
-                json!({"id": format!("b{e}"), "type": "spring", "nodes": nodes, "k": rng.random_range(0.3..2.0), "rest_length": rng.random_range(-0.05..0.05)})
-            }
-        })
-        .collect();
-    json!({
-        "schema": "physlearn-netlist/1", "physics": "elastic2d",
-        "nodes": pts.iter().enumerate().map(|(i, p)| json!({"id": format!("n{i}"), "pos": p})).collect::<Vec<_>>(),
-        "elements": elements,
-        "boundary": {"sources": [{"node": "n0", "value": [0.0, -0.2]}, {"node": "n10", "value": [0.05, 0.2]}],
-                     "outputs": [{"id": "o", "kind": "pair_extension", "nodes": ["n4", "n24"]}]},
-        "task": {"examples": [{"targets": {"o": 0.05}}]},
-        "protocol": {"kind": "sawtooth", "beta_max": 0.2, "cycles": 1}
-    })
 }
 
-/// Residual of KCL / force balance at every free DOF for arbitrary states and nudge.
-fn balance_residual(net: &Network, eq: &mut Equilibrium, seed: u64) -> (f64, f64) {
+/// Residual of KCL / force balance at every free node for arbitrary arm states and nudge,
+/// computed from the netlist (`v`) and the element laws alone: the assembler's solution `x` is
+/// the only thing taken from the library (besides the node and element order, looked up by
+/// name). Flow: one potential per node, `y = v_i − v_j`, the net current out of every free node
+/// (elements plus the nudge `β (o − target)` at an output node) vanishes. Elastic (linearised):
+/// two displacements per node, `y = n̂·(u_j − u_i)` with `n̂` the unit vector from the
+/// reference position of i to that of j; the bond pulls i by `t n̂` and j by `−t n̂`, the nudge
+/// on a pair extension acts the same way. Returns (worst residual, largest |t|).
+fn balance_residual(v: &Value, net: &Network, eq: &mut Equilibrium, seed: u64) -> (f64, f64) {
+    let elastic = v["physics"] == "elastic2d";
+    let dim = if elastic { 2 } else { 1 };
+    let node = |name: &str| {
+        net.node_names
+            .iter()
+            .position(|n| n == name)
+            .unwrap_or_else(|| panic!("node {name}"))
+    };
+    let pos: Vec<[f64; 2]> = net
+        .node_names
+        .iter()
+        .map(|name| {
+            let n = v["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["id"] == name.as_str())
+                .unwrap();
+            [n["pos"][0].as_f64().unwrap(), n["pos"][1].as_f64().unwrap()]
+        })
+        .collect();
+    // The geometric factor of a two-node drop on the DOFs of (i, j): flow (1, −1); elastic
+    // (−n̂, +n̂).
+    let dir = |i: usize, j: usize| -> [f64; 2] {
+        let (dx, dy) = (pos[j][0] - pos[i][0], pos[j][1] - pos[i][1]);
+        let len = (dx * dx + dy * dy).sqrt();
+        [dx / len, dy / len]
+    };
+    let drop = |x: &[f64], i: usize, j: usize| -> f64 {
+        if elastic {
+            let n = dir(i, j);
+            n[0] * (x[2 * j] - x[2 * i]) + n[1] * (x[2 * j + 1] - x[2 * i + 1])
+        } else {
+            x[i] - x[j]
+        }
+    };
+    // Adds `t ∂y/∂x` of a drop y between (i, j) to the residual.
+    let spread = |f: &mut [f64], i: usize, j: usize, t: f64| {
+        if elastic {
+            let n = dir(i, j);
+            for k in 0..2 {
+                f[2 * i + k] -= t * n[k];
+                f[2 * j + k] += t * n[k];
+            }
+        } else {
+            f[i] += t;
+            f[j] -= t;
+        }
+    };
+
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let n = net.n_elements();
     let p = net.initial_params();
@@ -108,41 +142,73 @@ fn balance_residual(net: &Network, eq: &mut Equilibrium, seed: u64) -> (f64, f64
         )
         .unwrap()
         .to_vec();
-    let mut y = vec![0.0; n];
-    drops(net, &x, &mut y);
-    let o = outputs(net, &x);
-    let mut f = vec![0.0; net.n_dof()];
+    assert_eq!(x.len(), dim * net.node_names.len());
+
+    // Sources: their DOFs hold the netlist's values and are not balanced.
+    let mut fixed = vec![false; x.len()];
+    for s in v["boundary"]["sources"].as_array().unwrap() {
+        let i = node(s["node"].as_str().unwrap());
+        let vals: Vec<f64> = match &s["value"] {
+            Value::Array(a) => a.iter().map(|c| c.as_f64().unwrap()).collect(),
+            c => vec![c.as_f64().unwrap()],
+        };
+        assert_eq!(vals.len(), dim);
+        for (k, val) in vals.iter().enumerate() {
+            fixed[dim * i + k] = true;
+            assert!((x[dim * i + k] - val).abs() < 1e-15, "source {}", s["node"]);
+        }
+    }
+
+    let mut f = vec![0.0; x.len()];
     let mut scale: f64 = 0.0;
-    for (e, el) in net.elements.iter().enumerate() {
-        let (a, c) = el.conductances(p.w[e]);
-        let t = a * (y[e] - p.l[e]) + c * (y[e] - z[e]);
+    for el in v["elements"].as_array().unwrap() {
+        let name = el["id"].as_str().unwrap();
+        let e = net
+            .elements
+            .iter()
+            .position(|m| m.name == name)
+            .unwrap_or_else(|| panic!("element {name}"));
+        let (i, j) = (
+            node(el["nodes"][0].as_str().unwrap()),
+            node(el["nodes"][1].as_str().unwrap()),
+        );
+        let t = law_of(el).t(drop(&x, i, j), z[e]);
         scale = scale.max(t.abs());
-        for (d, q) in el.stencil.terms() {
-            f[d] += q * t;
+        spread(&mut f, i, j, t);
+    }
+    let targets = &v["task"]["examples"][0]["targets"];
+    for out in v["boundary"]["outputs"].as_array().unwrap() {
+        let target = targets[out["id"].as_str().unwrap()].as_f64().unwrap();
+        match out["kind"].as_str() {
+            Some("node") => {
+                let i = node(out["node"].as_str().unwrap());
+                f[i] += beta * (x[i] - target);
+            }
+            Some("pair_extension") => {
+                let (a, b) = (
+                    node(out["nodes"][0].as_str().unwrap()),
+                    node(out["nodes"][1].as_str().unwrap()),
+                );
+                spread(&mut f, a, b, beta * (drop(&x, a, b) - target));
+            }
+            k => panic!("output kind {k:?}"),
         }
     }
-    for (k, out) in net.outputs.iter().enumerate() {
-        let t = beta * (o[k] - ex.targets[k]);
-        for (d, q) in out.stencil.terms() {
-            f[d] += q * t;
-        }
-    }
-    let mut worst: f64 = 0.0;
-    for (d, m) in net.dof_map.iter().enumerate() {
-        if m.is_ok() {
-            worst = worst.max(f[d].abs());
-        }
-    }
+    let worst = (0..x.len())
+        .filter(|&d| !fixed[d])
+        .map(|d| f[d].abs())
+        .fold(0.0, f64::max);
     (worst, scale)
 }
 
 #[test]
 fn kirchhoff_current_law_on_random_flow_networks() {
     for seed in 0..20 {
-        let nl = netlist::from_value(&random_flow(seed, 12 + (seed as usize % 30))).unwrap();
+        let v = random_flow(seed, 12 + (seed as usize % 30));
+        let nl = netlist::from_value(&v).unwrap();
         let net = &nl.network;
         let mut eq = Equilibrium::new(net).unwrap();
-        let (r, s) = balance_residual(net, &mut eq, seed + 100);
+        let (r, s) = balance_residual(&v, net, &mut eq, seed + 100);
         assert!(
             r <= 1e-12 * s.max(1.0),
             "seed {seed}: KCL residual {r:e} (current scale {s:e})"
@@ -153,10 +219,11 @@ fn kirchhoff_current_law_on_random_flow_networks() {
 #[test]
 fn force_balance_on_random_elastic_networks() {
     for seed in 0..12 {
-        let nl = netlist::from_value(&random_elastic(seed)).unwrap();
+        let v = random_elastic(seed);
+        let nl = netlist::from_value(&v).unwrap();
         let net = &nl.network;
         let mut eq = Equilibrium::new(net).unwrap();
-        let (r, s) = balance_residual(net, &mut eq, seed + 7);
+        let (r, s) = balance_residual(&v, net, &mut eq, seed + 7);
         assert!(
             r <= 1e-11 * s.max(1.0),
             "seed {seed}: force residual {r:e} (tension scale {s:e})"
@@ -279,9 +346,7 @@ fn static_solve_equals_long_time_limit() {
 /// Dopri5 and fixed-step RK4 at a small step agree on one cycle's Δw within 1 %.
 #[test]
 fn dopri5_vs_rk4_one_cycle() {
-    let base: Value =
-        serde_json::from_str(&std::fs::read_to_string("netlists/t1_flow_allostery.json").unwrap())
-            .unwrap();
+    let base = common::shipped("t1_flow_allostery");
     let dw = |solver: Value| -> Vec<f64> {
         let mut v = base.clone();
         for (k, x) in solver.as_object().unwrap() {
