@@ -1,7 +1,8 @@
 //! Invariants and cross-checks: Kirchhoff's current law / force balance on random networks
 //! (recomputed from the element laws, independently of the assembler), energy balance over a
 //! cycle, quasi-static solve = long-time limit of the dynamics, Dopri5 vs RK4 on one cycle,
-//! factor reuse vs refactorisation.
+//! factor reuse vs refactorisation, and the fused uniform right-hand-side loop vs the general
+//! one.
 
 mod common;
 
@@ -433,4 +434,106 @@ fn factor_reuse_matches_refactorisation() {
         worst < 1e-9,
         "reuse vs refactor: max |Δw| difference {worst:e}"
     );
+}
+
+/// The fused right-hand-side loop of uniform networks (one arm state and one weight per element,
+/// `Uniform` in src/physics/dynamics.rs) and the general loops give the same derivatives, energy
+/// quadratures included, and the same cycle, on the same network: lattice-8 (one parameter
+/// record for every element, the hoisted loop) and a random shunted network with per-element
+/// arm parameters and rates (the table-indexed loop). Both paths perform the same floating-point
+/// operations, so 1e-14 relative is a bound with room, not a fit.
+#[test]
+fn uniform_rhs_loop_matches_the_general_loops() {
+    use physlearn::physics::run::Runner;
+    use physlearn::protocol::{BetaRamp, Segment, SegmentKind};
+
+    let mut lattice = physlearn::generate::lattice(8, 10.0, None).unwrap();
+    lattice["protocol"]["cycles"] = json!(1);
+    let mut shunted = random_flow(11, 24);
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for el in shunted["elements"].as_array_mut().unwrap() {
+        *el = json!({"id": el["id"], "type": "nanofluidic_cm", "nodes": el["nodes"], "w": el["w"],
+                     "arm": {"C": rng.random_range(0.05..0.2), "g_s": rng.random_range(0.05..0.3),
+                             "g_leak": rng.random_range(0.0..0.05)},
+                     "update": {"rho": rng.random_range(0.5..3.0)}});
+    }
+    for (name, v) in [("lattice-8", lattice), ("random shunted", shunted)] {
+        let prep = prepare(&netlist::from_value(&v).unwrap()).unwrap();
+        let net = &prep.network;
+        let p0 = net.initial_params();
+        let mut fast = Runner::new(net, prep.solver, p0.clone()).unwrap();
+        let mut general = Runner::new(net, prep.solver, p0).unwrap();
+        general.dynamics.disable_uniform_path();
+        assert!(fast.dynamics.uses_uniform_path(), "{name}: not uniform");
+        assert!(!general.dynamics.uses_uniform_path());
+        assert!(fast.dynamics.energy_on() && general.dynamics.energy_on());
+
+        // Derivatives at random states (arm states of either sign, weights moved by ±30 %) and
+        // nudges, in the fast and the slow half of a cycle.
+        let base = fast.dynamics.layout.pack(&fast.params, &fast.states);
+        let len = fast.dynamics.layout.len + fast.dynamics.n_quad();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut active = 0;
+        for trial in 0..6 {
+            let mut st = base.clone();
+            for e in 0..net.n_elements() {
+                let (iz, iw) = (
+                    fast.dynamics.layout.z[e].unwrap(),
+                    fast.dynamics.layout.w[e].unwrap(),
+                );
+                st[iz] = rng.random_range(-1.0..1.0);
+                st[iw] *= rng.random_range(0.7..1.3);
+            }
+            let mut v = st.as_slice().to_vec();
+            v.resize(len, 0.0);
+            let seg = Segment {
+                t0: 0.0,
+                t1: 10.0,
+                kind: if trial % 2 == 0 {
+                    SegmentKind::Fast
+                } else {
+                    SegmentKind::Slow
+                },
+                beta: BetaRamp::Linear {
+                    b0: 0.0,
+                    b1: rng.random_range(0.1..2.0),
+                },
+                from: 0,
+                to: 0,
+            };
+            let t = rng.random_range(0.0..10.0);
+            let (mut a, mut b) = (vec![0.0; len], vec![0.0; len]);
+            fast.dynamics.rhs(&seg, t, &v, &mut a);
+            general.dynamics.rhs(&seg, t, &v, &mut b);
+            let scale = a.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+            assert!(scale > 0.0 && a.iter().all(|x| x.is_finite()), "{name}");
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                assert!(
+                    (x - y).abs() <= 1e-14 * scale,
+                    "{name}, trial {trial}, component {i}: uniform {x:e} vs general {y:e}"
+                );
+            }
+            let w_rates = (0..net.n_elements())
+                .filter(|&e| a[fast.dynamics.layout.w[e].unwrap()] != 0.0)
+                .count();
+            active += w_rates;
+        }
+        assert!(active > 0, "{name}: no weight moved in any trial");
+
+        // One whole cycle through the integrator.
+        let saw = prep.sawtooth().unwrap();
+        let none = Sampling { per_segment: 0 };
+        let ca = fast.run_cycle(saw, saw.beta_max, none).unwrap();
+        let cb = general.run_cycle(saw, saw.beta_max, none).unwrap();
+        let (da, db) = (ca.dw(), cb.dw());
+        let scale = da.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+        assert!(scale > 0.0, "{name}: learning must be active");
+        for (e, (x, y)) in da.iter().zip(&db).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-14 * scale,
+                "{name}, Δw of element {e}: uniform {x:e} vs general {y:e}"
+            );
+        }
+        assert_eq!(ca.stats.rhs_evals, cb.stats.rhs_evals, "{name}");
+    }
 }

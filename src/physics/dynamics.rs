@@ -623,6 +623,19 @@ impl<'a> Dynamics<'a> {
         self.energy = on.then(|| super::energy::EnergyTable::new(self.net, &self.layout));
     }
 
+    /// Whether the right-hand side takes the fused loop of uniform networks ([`Uniform`]).
+    #[doc(hidden)]
+    pub fn uses_uniform_path(&self) -> bool {
+        self.compact.uniform.is_some()
+    }
+
+    /// Test hook: route the right-hand side through the general loops even when the network
+    /// qualifies for the fused uniform loop (tests compare the two paths on one network).
+    #[doc(hidden)]
+    pub fn disable_uniform_path(&mut self) {
+        self.compact.uniform = None;
+    }
+
     /// Whether the energy accounting is on.
     pub fn energy_on(&self) -> bool {
         self.energy.is_some()
