@@ -1,8 +1,11 @@
-//! Acceptance of issue #7 (task M1 of docs/molecular.md §7): one-cycle agreement with the ideal rule,
+//! Acceptance of the molecular family (task M1 of docs/molecular.md §7): one-cycle agreement with the ideal rule,
 //! the sign/adaptation/loop-gain regressions, full vs reduced model, and (ignored: long) the
 //! training runs. Run the ignored ones with
 //! `cargo test --release --test chem_acceptance -- --ignored --nocapture`.
 
+mod common;
+
+use common::{chem_model_of, m1_template, shipped_chem};
 use physlearn::chem::checks::{check, ChemReport};
 use physlearn::chem::sim::Runner;
 use physlearn::chem::system::ChemSystem;
@@ -55,21 +58,7 @@ fn one_cycle(m: &physlearn::chem::ChemModel) -> Result<One, physlearn::learning:
 }
 use physlearn::chem::{reduced, ChemModel};
 use physlearn::learning::cosine;
-use physlearn::netlist::chem::{self as nlchem, M1_TEMPLATE};
 use serde_json::{json, Value};
-
-fn template() -> Value {
-    serde_json::from_str(M1_TEMPLATE).unwrap()
-}
-
-fn model_of(v: &Value) -> ChemModel {
-    nlchem::from_value(v).unwrap().model
-}
-
-fn golden(name: &str) -> ChemModel {
-    let path = format!("{}/netlists/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    nlchem::load(std::path::Path::new(&path)).unwrap().0.model
-}
 
 fn errors(rep: &ChemReport, code: &str) -> Vec<String> {
     rep.diagnostics
@@ -81,7 +70,7 @@ fn errors(rep: &ChemReport, code: &str) -> Vec<String> {
 
 #[test]
 fn one_cycle_at_the_defaults_follows_the_ideal_rule() {
-    let m = golden("m1_molecular");
+    let m = shipped_chem("m1_molecular");
     let rep = check(&m);
     assert!(!rep.has_errors(), "{:#?}", rep.diagnostics);
     let r = one_cycle(&m).unwrap();
@@ -114,7 +103,7 @@ fn one_cycle_at_the_defaults_follows_the_ideal_rule() {
 
 #[test]
 fn one_cycle_at_tau_ratio_100_is_sharper() {
-    let m = golden("m1_molecular_tau100");
+    let m = shipped_chem("m1_molecular_tau100");
     assert_eq!(m.protocol.tau_slow / m.protocol.tau_fast, 100.0);
     let c = one_cycle(&m).unwrap().record;
     eprintln!(
@@ -126,7 +115,7 @@ fn one_cycle_at_tau_ratio_100_is_sharper() {
 
 #[test]
 fn full_network_and_reduced_model_agree_within_3_percent() {
-    let m = golden("m1_molecular");
+    let m = shipped_chem("m1_molecular");
     let full = one_cycle(&m).unwrap().record;
     let red = reduced::one_cycle(&m).unwrap();
     let diff: f64 = full
@@ -148,27 +137,27 @@ fn full_network_and_reduced_model_agree_within_3_percent() {
 
 #[test]
 fn hebbian_writer_with_fast_rise_is_rejected_by_the_sign_oracle() {
-    let mut v = template();
+    let mut v = m1_template();
     v["protocol"]["direction"] = json!("fast_rise");
-    let m = model_of(&v);
+    let m = chem_model_of(&v);
     let rep = check(&m);
     let e = errors(&rep, "sign");
     assert_eq!(e.len(), 1, "{:#?}", rep.diagnostics);
     assert!(rep.sign_cos < -0.9, "{}", rep.sign_cos);
     // The default (fast_fall) passes, and so does the anti-Hebbian writer with fast_rise.
-    assert!(errors(&check(&model_of(&template())), "sign").is_empty());
+    assert!(errors(&check(&chem_model_of(&m1_template())), "sign").is_empty());
     v["template"]["params"]["polarity"] = json!(-1);
-    assert!(errors(&check(&model_of(&v)), "sign").is_empty());
+    assert!(errors(&check(&chem_model_of(&v)), "sign").is_empty());
 }
 
 /// The oracle is right: forced to run, Hebbian + fast_rise ascends (docs/molecular.md §3.4:
 /// measured cos −0.995).
 #[test]
 fn hebbian_fast_rise_ascends_when_forced() {
-    let mut v = template();
+    let mut v = m1_template();
     v["protocol"]["direction"] = json!("fast_rise");
     v["expect"]["sign_check"] = json!("none");
-    let m = model_of(&v);
+    let m = chem_model_of(&v);
     assert!(!check(&m).has_errors());
     let c = one_cycle(&m).unwrap().record;
     eprintln!("Hebbian + fast_rise: cos_cl {:.4}", c.cos_cl);
@@ -177,15 +166,15 @@ fn hebbian_fast_rise_ascends_when_forced() {
 
 #[test]
 fn integrator_loss_1e_3_is_flagged_by_the_adaptation_check() {
-    let mut v = template();
+    let mut v = m1_template();
     v["template"]["params"]["eps"] = json!(1e-3);
-    let rep = check(&model_of(&v));
+    let rep = check(&chem_model_of(&v));
     let e = errors(&rep, "adaptation");
     assert_eq!(e.len(), 1, "{:#?}", rep.diagnostics);
     assert!(e[0].contains("lossE_") || e[0].contains("lossZ_"), "{e:?}");
     // 1e-4 is below the limit θ_V μ/(V0 E_max) ≈ 5.5e-4.
     v["template"]["params"]["eps"] = json!(1e-4);
-    let rep = check(&model_of(&v));
+    let rep = check(&chem_model_of(&v));
     assert!(
         errors(&rep, "adaptation").is_empty(),
         "{:#?}",
@@ -196,23 +185,23 @@ fn integrator_loss_1e_3_is_flagged_by_the_adaptation_check() {
 
 #[test]
 fn anti_hebbian_writer_at_high_loop_gain_is_flagged() {
-    let mut v = template();
+    let mut v = m1_template();
     v["template"]["params"]["polarity"] = json!(-1);
     v["protocol"]["direction"] = json!("fast_rise");
     // ρ ∝ eps_w: the default (0.08) gives G ≈ 0.39; 0.16 gives G ≈ 0.78.
     v["template"]["params"]["eps_w"] = json!(0.16);
-    let rep = check(&model_of(&v));
+    let rep = check(&chem_model_of(&v));
     assert!(rep.loop_gain >= 0.77, "G = {}", rep.loop_gain);
     assert_eq!(errors(&rep, "loop_gain").len(), 1, "{:#?}", rep.diagnostics);
     // At G < 0.3 the anti-Hebbian writer is accepted.
     v["template"]["params"]["eps_w"] = json!(0.05);
-    let rep = check(&model_of(&v));
+    let rep = check(&chem_model_of(&v));
     assert!(rep.loop_gain < 0.3, "G = {}", rep.loop_gain);
     assert!(!rep.has_errors(), "{:#?}", rep.diagnostics);
     // The Hebbian writer with fast_fall at G ≈ 0.78 is stable: no loop-gain error.
-    let mut h = template();
+    let mut h = m1_template();
     h["template"]["params"]["eps_w"] = json!(0.16);
-    assert!(errors(&check(&model_of(&h)), "loop_gain").is_empty());
+    assert!(errors(&check(&chem_model_of(&h)), "loop_gain").is_empty());
 }
 
 fn train(m: &ChemModel, cycles: usize) -> (f64, f64, f64) {
@@ -247,35 +236,52 @@ trait Tap: Sized {
 }
 impl<T> Tap for T {}
 
+/// A cost reduction C0/C within ±15 % of the figure README.md reports for the same run (the runs
+/// are deterministic; the band leaves room for another CPU rounding differently over 150
+/// cycles, and is far tighter than the ×15…×500 floors it replaces).
+fn reduction_near_readme(what: &str, measured: f64, readme: f64) {
+    eprintln!("{what}: cost ×{measured:.1} (README ×{readme})");
+    assert!(
+        (measured / readme - 1.0).abs() <= 0.15,
+        "{what}: cost reduction ×{measured:.2} vs README ×{readme} (tolerance ±15 %)"
+    );
+}
+
+/// README: `train netlists/m1_molecular.json` (150 cycles), cost 1.764e-2 → 1.328e-4 (×133).
 #[test]
 #[ignore = "long: 150 cycles of the full network"]
-fn training_one_example_reduces_the_cost_50x() {
-    let (c0, c1, _) = train(&golden("m1_molecular"), 150);
-    assert!(c0 / c1 >= 50.0, "×{}", c0 / c1);
+fn training_one_example_matches_the_readme_cost_reduction() {
+    let (c0, c1, _) = train(&shipped_chem("m1_molecular"), 150);
+    assert!((c0 / 1.764e-2 - 1.0).abs() < 1e-3, "C0 {c0}");
+    reduction_near_readme("M1", c0 / c1, 133.0);
 }
 
+/// README: `train netlists/m1_molecular_annealed.json` (150 cycles), cost → 1.247e-5 (×1415).
 #[test]
 #[ignore = "long: 150 cycles with beta annealing"]
-fn training_with_beta_annealing_reduces_the_cost_500x() {
-    let (c0, c1, _) = train(&golden("m1_molecular_annealed"), 150);
-    assert!(c0 / c1 >= 500.0, "×{}", c0 / c1);
+fn training_with_beta_annealing_matches_the_readme_cost_reduction() {
+    let (c0, c1, _) = train(&shipped_chem("m1_molecular_annealed"), 150);
+    reduction_near_readme("M1 annealed", c0 / c1, 1415.0);
 }
 
+/// README: `train netlists/m1_molecular_two_examples.json` (160 cycles), cost 9.971e-3 →
+/// 4.095e-5 (×243); ideal CL at 0.6ρ ×466.
 #[test]
 #[ignore = "long: 160 cycles with gated input switches"]
-fn training_two_examples_with_gated_switches_reduces_the_cost_15x() {
-    let (c0, c1, ccl) = train(&golden("m1_molecular_two_examples"), 160);
-    assert!(c0 / c1 >= 15.0, "×{}", c0 / c1);
+fn training_two_examples_with_gated_switches_matches_the_readme_cost_reduction() {
+    let (c0, c1, ccl) = train(&shipped_chem("m1_molecular_two_examples"), 160);
+    assert!((c0 / 9.971e-3 - 1.0).abs() < 1e-3, "C0 {c0}");
+    reduction_near_readme("M1 two examples", c0 / c1, 243.0);
+    reduction_near_readme("M1 two examples, ideal CL at 0.6ρ", c0 / ccl, 466.0);
     // Within 2× of ideal CL at 0.6ρ (docs/molecular.md §7): final cost at most twice CL's.
-    eprintln!("ideal CL reduction ×{:.1}", c0 / ccl);
     assert!(c1 <= 2.0 * ccl, "TCL {c1:e} vs ideal CL {ccl:e}");
 }
 
 /// The sparse LU path (symbolic analysis once) and the dense LU give the same cycle.
 #[test]
 fn sparse_and_dense_newton_solves_agree() {
-    let mut v = template();
-    let ms = model_of(&v);
+    let mut v = m1_template();
+    let ms = chem_model_of(&v);
     assert!(ms.solver.sparse_lu);
     // The sparse path really runs (no silent fallback to dense LU).
     let mut r = Runner::new(&ms);
@@ -284,7 +290,7 @@ fn sparse_and_dense_newton_solves_agree() {
     assert_eq!(r.stats.sparse_factorizations, r.stats.lu_decompositions);
     let sparse = one_cycle(&ms).unwrap().record;
     v["solver"]["jacobian"] = json!("analytic_dense");
-    let m = model_of(&v);
+    let m = chem_model_of(&v);
     assert!(!m.solver.sparse_lu);
     let mut r = Runner::new(&m);
     r.hold(0, 0.0, 0.0, 1.0, "probe").unwrap();
@@ -313,7 +319,7 @@ fn sparse_and_dense_newton_solves_agree() {
 #[test]
 fn flagged_designs_really_fail_when_forced() {
     let run = |mods: &[(&str, &str, Value)]| {
-        let mut v = template();
+        let mut v = m1_template();
         for (sec, k, val) in mods {
             if *sec == "params" {
                 v["template"]["params"][*k] = val.clone();
@@ -321,7 +327,7 @@ fn flagged_designs_really_fail_when_forced() {
                 v[*sec][*k] = val.clone();
             }
         }
-        one_cycle(&model_of(&v)).unwrap().record
+        one_cycle(&chem_model_of(&v)).unwrap().record
     };
     let ok = run(&[("params", "eps", json!(1e-4))]);
     let bad = run(&[("params", "eps", json!(1e-3))]);
@@ -344,13 +350,27 @@ fn flagged_designs_really_fail_when_forced() {
     assert!(hebb.cos_cl > 0.98 && hebb.slope < 1.0);
 }
 
-/// The one-cycle figures of the README's molecular table that no other test prints:
+/// `measured` within `tol` (absolute) of the figure README.md reports; prints both.
+fn near_readme(what: &str, measured: f64, readme: f64, tol: f64) {
+    eprintln!("{what}: {measured:.4} (README {readme})");
+    assert!(
+        (measured - readme).abs() <= tol,
+        "{what}: measured {measured} vs README {readme} (tolerance ±{tol})"
+    );
+}
+
+/// The one-cycle figures of the README's molecular table (rows marked †) that no other test
+/// checks, each asserted against the printed value:
 /// `cargo test --release --test chem_acceptance readme_one_cycle_figures -- --ignored --nocapture`.
+/// Tolerances: cosines ±0.002 (README prints 3–4 digits; a one-cycle cosine moves by ~1e-4
+/// between integrator settings), loop gains ±0.01, slopes ±0.02 (README prints 2–3 digits),
+/// max step ±0.5 percentage points. The sparse vs dense Jacobian timing row is machine-dependent
+/// and only printed; the two give the same cycle (`sparse_and_dense_newton_solves_agree`).
 #[test]
-#[ignore = "prints README figures (about 10 one-cycle runs)"]
+#[ignore = "README figures (about 10 one-cycle runs)"]
 fn readme_one_cycle_figures() {
     let run = |mods: &[(&str, &str, Value)]| {
-        let mut v = template();
+        let mut v = m1_template();
         for (sec, k, val) in mods {
             if *sec == "params" {
                 v["template"]["params"][*k] = val.clone();
@@ -358,7 +378,7 @@ fn readme_one_cycle_figures() {
                 v[*sec][*k] = val.clone();
             }
         }
-        one_cycle(&model_of(&v)).unwrap().record
+        one_cycle(&chem_model_of(&v)).unwrap().record
     };
     let max_step = |c: &Rec| {
         c.dell
@@ -367,39 +387,45 @@ fn readme_one_cycle_figures() {
             .map(|(d, l)| (d / l).abs())
             .fold(0.0, f64::max)
     };
-    for eps_w in [0.08, 0.16] {
+    // Anti-Hebbian + fast_rise at G = 0.39 / 0.78: cos 0.991 / 0.945, slope 1.09 / 1.83, max
+    // step 9.9 % / 35.7 %.
+    for (eps_w, g, cos, slope, step) in [
+        (0.08, 0.39, 0.991, 1.09, 9.9),
+        (0.16, 0.78, 0.945, 1.83, 35.7),
+    ] {
         let c = run(&[
             ("params", "polarity", json!(-1)),
             ("params", "eps_w", json!(eps_w)),
             ("protocol", "direction", json!("fast_rise")),
         ]);
-        eprintln!(
-            "anti-Hebbian fast_rise eps_w {eps_w}: G {:.2} cos {:.4} slope {:.2} max step {:.1} %",
-            c.loop_gain,
-            c.cos_cl,
-            c.slope,
-            100.0 * max_step(&c)
+        let what = format!("anti-Hebbian fast_rise eps_w {eps_w}");
+        near_readme(&format!("{what}: G"), c.loop_gain, g, 0.01);
+        near_readme(&format!("{what}: cos"), c.cos_cl, cos, 0.002);
+        near_readme(&format!("{what}: slope"), c.slope, slope, 0.02);
+        near_readme(
+            &format!("{what}: max step %"),
+            100.0 * max_step(&c),
+            step,
+            0.5,
         );
     }
+    // Hebbian fast_fall at G = 0.78: cos 0.9916 (slope 0.53).
     let c = run(&[("params", "eps_w", json!(0.16))]);
-    eprintln!(
-        "Hebbian fast_fall: G {:.2} cos {:.4} slope {:.2}",
-        c.loop_gain, c.cos_cl, c.slope
-    );
+    near_readme("Hebbian fast_fall eps_w 0.16: G", c.loop_gain, 0.78, 0.01);
+    near_readme("Hebbian fast_fall eps_w 0.16: cos", c.cos_cl, 0.9916, 0.002);
+    near_readme("Hebbian fast_fall eps_w 0.16: slope", c.slope, 0.53, 0.02);
+    // β_max = 1: cos 0.9896 (slope 0.46).
     let c = run(&[("nudge", "beta_max", json!(1.0))]);
-    eprintln!(
-        "Hebbian fast_fall beta_max = 1: cos {:.4} slope {:.2}",
-        c.cos_cl, c.slope
-    );
+    near_readme("Hebbian fast_fall beta_max 1: cos", c.cos_cl, 0.9896, 0.002);
+    near_readme("Hebbian fast_fall beta_max 1: slope", c.slope, 0.46, 0.02);
+    // c_θ = 3: cos 0.9741 (slope 0.54).
     let c = run(&[("params", "c_theta", json!(3.0))]);
-    eprintln!(
-        "Hebbian fast_fall c_theta = 3: cos {:.4} slope {:.2}",
-        c.cos_cl, c.slope
-    );
+    near_readme("Hebbian fast_fall c_theta 3: cos", c.cos_cl, 0.9741, 0.002);
+    near_readme("Hebbian fast_fall c_theta 3: slope", c.slope, 0.54, 0.02);
     for jac in ["analytic_sparse", "analytic_dense"] {
         let c = run(&[("solver", "jacobian", json!(jac))]);
         eprintln!(
-            "{jac}: {:.3} s/cycle, {} RHS, {} Jacobians, {} LU",
+            "{jac}: {:.3} s/cycle, {} RHS, {} Jacobians, {} LU (timing not asserted)",
             c.wall_seconds, c.rhs_evals, c.jacobian_evals, c.lu_decompositions
         );
     }

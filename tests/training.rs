@@ -1,22 +1,28 @@
-//! Issue-4 acceptance (quick versions): physical TCL against the ideal contrastive rule and the
-//! gradient on the canonical tasks. Long runs are `#[ignore]`d (run with `--ignored`).
+//! Training acceptance on the canonical tasks: physical TCL against the ideal contrastive rule
+//! and the gradient, one cycle and whole runs, with the cost reductions README.md reports locked
+//! within a stated tolerance. Long runs are `#[ignore]`d (run with `--ignored`).
 
+mod common;
+
+use common::{prep, shipped as load};
 use physlearn::learning::{cosine, lsq, one_cycle, Comparison, Session, SessionOptions};
-use physlearn::netlist;
 use physlearn::physics::diagnostics::Level;
 use physlearn::physics::equilibrium::Equilibrium;
 use physlearn::physics::statics::gradient;
 use physlearn::physics::system::{loop_prediction, NetworkSystem};
-use physlearn::sim::{prepare, Prepared};
+use physlearn::sim::Prepared;
 use serde_json::{json, Value};
 
-fn load(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(format!("netlists/{name}.json")).unwrap())
-        .unwrap()
-}
-
-fn prep(v: &Value) -> Prepared {
-    prepare(&netlist::from_value(v).unwrap()).unwrap()
+/// A cost reduction C0/C within ±15 % of the figure README.md reports for the same run. The
+/// runs are deterministic; the band leaves room for another CPU or compiler rounding
+/// differently over hundreds of cycles, and is far tighter than the factor-of-10…40 floors it
+/// replaces (×29.4 was checked as ≥ 20, ×1459 as ≥ 500, ×131 as ≥ 3).
+fn reduction_near_readme(what: &str, measured: f64, readme: f64) {
+    eprintln!("{what}: cost ×{measured:.1} (README ×{readme})");
+    assert!(
+        (measured / readme - 1.0).abs() <= 0.15,
+        "{what}: cost reduction ×{measured:.2} vs README ×{readme} (tolerance ±15 %)"
+    );
 }
 
 fn set_all(v: &mut Value, key: &str, val: Value) {
@@ -163,23 +169,29 @@ fn t1_anti_hebbian_fast_rise_alpha_10_is_flagged_and_does_not_learn() {
 }
 
 #[test]
-fn t1_training_cuts_cost_20x_in_100_cycles() {
+fn t1_training_matches_the_readme_cost_reductions_in_100_cycles() {
     let p = prep(&load("t1_flow_allostery"));
     let t = train(&p, 100);
-    let ratio = t.ck.cost0_phys / t.ck.last_cost_phys;
-    assert!(ratio >= 20.0, "physical TCL: ×{ratio:.1}");
-    // The explicit learners at the mapped rate do at least as well.
-    assert!(t.ck.last_cost_cl < t.ck.last_cost_phys);
-    assert!(t.ck.last_cost_gd < t.ck.last_cost_phys);
+    // README "Training": cost 1.146e-2 → 3.903e-4 (×29.4); ideal CL ×73, GD ×457.
+    assert!(
+        (t.ck.cost0_phys / 1.146e-2 - 1.0).abs() < 1e-3,
+        "C0 {}",
+        t.ck.cost0_phys
+    );
+    let c0 = t.ck.cost0_phys;
+    reduction_near_readme("T1 physical TCL", c0 / t.ck.last_cost_phys, 29.4);
+    reduction_near_readme("T1 ideal CL", c0 / t.ck.last_cost_cl, 73.4);
+    reduction_near_readme("T1 GD", c0 / t.ck.last_cost_gd, 457.0);
 }
 
 #[test]
-fn t1_beta_annealing_cuts_cost_500x_in_200_cycles() {
+fn t1_beta_annealing_matches_the_readme_cost_reduction_in_200_cycles() {
     let v = load("t1_flow_allostery_annealed");
     let p = prep(&v);
     let t = train(&p, 200);
+    // README "Training": cost 1.146e-2 → 7.856e-6 (×1459).
     let ratio = t.ck.cost0_phys / t.ck.last_cost_phys;
-    assert!(ratio >= 500.0, "annealed physical TCL: ×{ratio:.1}");
+    reduction_near_readme("T1 annealed physical TCL", ratio, 1459.0);
 }
 
 #[test]
@@ -237,9 +249,10 @@ fn t3_elastic_one_cycle_stiffness_rest_length_and_literal() {
     );
 }
 
-/// T3 training through the rest lengths: the output extension changes sign (−0.027 → > 0) and
-/// the cost falls ≥ 3× within 100 cycles. (Stiffness learning of the same task is slow for every
-/// learner, GD included: README.)
+/// T3 training through the rest lengths: the output extension changes sign (−0.027 → +0.043,
+/// target +0.05) and the cost falls ×131 (README, within ±15 %) within 100 cycles. (Stiffness
+/// learning of the same task is slow for every learner, GD included: README.) The name is the
+/// one README cites.
 #[test]
 fn t3_rest_length_training_inverts_the_output_and_cuts_cost_3x() {
     let p = prep(&load("t3_elastic_allostery_rest_length"));
@@ -255,8 +268,16 @@ fn t3_rest_length_training_inverts_the_output_and_cuts_cost_3x() {
     let t = train(&p, 100);
     let o1 = out(&t.ck.params, &mut eq);
     let ratio = t.ck.cost0_phys / t.ck.last_cost_phys;
-    assert!(o1 > 0.0, "output not inverted: {o0} -> {o1}");
-    assert!(ratio >= 3.0, "cost ×{ratio:.2}");
+    eprintln!("T3 rest length: output {o0:.4} -> {o1:.4}");
+    assert!(
+        (o0 + 0.027).abs() < 5e-4,
+        "initial output {o0} (README −0.027)"
+    );
+    assert!(
+        (o1 - 0.043).abs() < 5e-3,
+        "output not inverted to README's +0.043: {o0} -> {o1}"
+    );
+    reduction_near_readme("T3 rest-length physical TCL", ratio, 131.0);
 }
 
 #[test]
