@@ -1,6 +1,7 @@
-//! Acceptance of the molecular family (task M1 of docs/molecular.md §7): one-cycle agreement with the ideal rule,
-//! the sign/adaptation/loop-gain regressions, full vs reduced model, and (ignored: long) the
-//! training runs. Run the ignored ones with
+//! Acceptance of the molecular family (task M1 of docs/molecular.md §7): one-cycle agreement
+//! with the ideal rule, the sign/adaptation/loop-gain checks, full vs reduced model, and
+//! (ignored: long) the training runs and README's one-cycle figures, asserted against the values
+//! README reports. Run the ignored ones with
 //! `cargo test --release --test chem_acceptance -- --ignored --nocapture`.
 
 mod common;
