@@ -272,9 +272,30 @@ pub fn apply_policy<S: LearningSystem>(sys: &S, force: bool) -> Result<(), SimEr
     }
 }
 
-/// One cycle of example 0 at the initial θ compared with the references at θ0 (`compare`).
-/// After a `fast_fall` cycle, β = 0 is held for 10 kernel times so the kernel's response tail
-/// (which in a periodic run falls into the next cycle) is counted.
+/// One learning cycle as every front end counts it (`compare`, `train`, `sweep`, the Python
+/// package and the learning-off baseline): the sawtooth cycle of example `cycle mod N` at peak
+/// nudge `beta`, then the settle — β = 0 held for `settle` (10 kernel
+/// times after a `fast_fall` cycle of a single-example task, [`crate::learning::SystemMeta::settle`]) — so the kernel's response to the
+/// fast leg, which in a bare periodic run would fall into the next cycle, is counted in the
+/// cycle that caused it (docs/physics.md §6).
+pub fn learning_cycle<E: Engine>(
+    eng: &mut E,
+    cycle: usize,
+    beta: f64,
+    settle: f64,
+) -> Result<CycleOut<E::Extras>, SimError> {
+    let mut out = eng.run_cycle(cycle, beta)?;
+    if settle > 0.0 {
+        let t = eng.relax(settle)?;
+        out.stats = add(out.stats, t.stats);
+        out.extras = t.extras;
+        out.energy = out.energy.plus(&t.energy);
+    }
+    Ok(out)
+}
+
+/// One cycle of example 0 at the initial θ compared with the references at θ0 (`compare`):
+/// a [`learning_cycle`], the settle included.
 pub fn one_cycle<S: LearningSystem>(
     sys: &S,
     force: bool,
@@ -286,19 +307,14 @@ pub fn one_cycle<S: LearningSystem>(
     let (refs, aux) = eng.references(&theta0, 0, meta.beta_max)?;
     let loop_gain = eng.loop_gain(&theta0, 0)?;
     let start = std::time::Instant::now();
-    let CycleOut {
-        mut stats,
-        extras,
-        mut energy,
-    } = eng.run_cycle(0, meta.beta_max)?;
+    // compare appends the tail for every task (for a multi-example task `train` has no settle
+    // yet: docs/physics.md §6).
     let tail = meta.direction.tail(meta.kernel_time);
-    let mut extras = extras;
-    if tail > 0.0 {
-        let t = eng.relax(tail)?;
-        stats = add(stats, t.stats);
-        extras = t.extras;
-        energy = energy.plus(&t.energy);
-    }
+    let CycleOut {
+        stats,
+        mut extras,
+        energy,
+    } = learning_cycle(&mut eng, 0, meta.beta_max, tail)?;
     let wall_seconds = start.elapsed().as_secs_f64();
     let delta = minus(&eng.theta(), &theta0);
     eng.finish_extras(&mut extras, &theta0, &delta, &aux);
@@ -485,7 +501,7 @@ impl<'a, S: LearningSystem + 'a> Session<'a, S> {
             stats,
             mut extras,
             energy,
-        } = self.eng.run_cycle(k, beta)?;
+        } = learning_cycle(&mut self.eng, k, beta, meta.settle())?;
         let wall_seconds = start.elapsed().as_secs_f64();
         let theta = self.eng.theta();
         let delta = minus(&theta, &theta_start);
@@ -757,7 +773,7 @@ pub fn baseline_energy<S: LearningSystem>(sys: &S, cycles: usize) -> Result<Opti
     let mut sum = 0.0;
     for k in 0..cycles {
         eng.begin_cycle();
-        let out = eng.run_cycle(k, beta)?;
+        let out = learning_cycle(&mut eng, k, beta, meta.settle())?;
         sum += out.energy.dissipated();
     }
     Ok(Some(sum / cycles as f64))

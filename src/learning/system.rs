@@ -62,6 +62,22 @@ pub struct SystemMeta {
     pub cycling: bool,
 }
 
+impl SystemMeta {
+    /// The settle that ends every training cycle (docs/physics.md §6, "Kernel tail"): β = 0 held
+    /// for 10 kernel times after a `fast_fall` cycle of a single-example task, so the kernel's
+    /// response to the fast leg is counted in its own cycle, as `compare` counts it. 0 for
+    /// `fast_rise` (the cycle ends on the slow leg) and, for now, for multi-example tasks: a
+    /// settle after the cycle would apply the next example's inputs as a step to the filters
+    /// (the settle has to move inside the cycle, before the input switch).
+    pub fn settle(&self) -> f64 {
+        if self.n_examples > 1 {
+            0.0
+        } else {
+            self.direction.tail(self.kernel_time)
+        }
+    }
+}
+
 /// Work counters of an integration interval (the common columns of every family).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SolveStats {
