@@ -78,7 +78,7 @@ pub fn prepare(nl: &Netlist) -> Result<Prepared, PhysicsError> {
         Protocol::Sawtooth(s) => Some(s.clone()),
         _ => None,
     };
-    resolve_auto(&mut net, saw.as_ref(), nl.theta_c)?;
+    let rho_auto = resolve_auto(&mut net, saw.as_ref(), nl.theta_c, nl.rho_loop_gain)?;
     let mut protocol = protocol;
     let mut report = diagnose(&net, saw.as_ref());
     if let (Protocol::Sawtooth(s), ProtocolSpec::Sawtooth(spec)) = (&mut protocol, &nl.protocol) {
@@ -88,6 +88,9 @@ pub fn prepare(nl: &Netlist) -> Result<Prepared, PhysicsError> {
             // Re-diagnose with the resolved switch time.
             report = diagnose(&net, Some(s));
         }
+    }
+    if let Some(note) = rho_auto {
+        report.push(Level::Info, "rho_auto", note);
     }
     let mut solver = nl.solver;
     if solver.method == Method::Auto {

@@ -197,6 +197,8 @@ pub struct Netlist {
     pub solver: SolverSettings,
     /// `c` of `θ = c τ_k A_max/τ_slow`.
     pub theta_c: f64,
+    /// Target loop gain of `rho: "auto"` (`rho_auto.loop_gain`, docs/physics.md §1.5).
+    pub rho_loop_gain: f64,
     pub record: RecordSpec,
     /// Free-form metadata (e.g. generator and seed).
     pub meta: Value,
@@ -1130,6 +1132,10 @@ fn build(cx: &mut Cx, root: &Value, raw: &RawArrays<'_>) -> Option<Netlist> {
     let mut ta = Obj::new(cx, top.get("theta_auto"), "theta_auto");
     let theta_c = ta.number(cx, "c", Some(3.0), Limit::Gt(0.0));
     ta.finish(cx, &[]);
+    // ---- rho_auto
+    let mut ra = Obj::new(cx, top.get("rho_auto"), "rho_auto");
+    let rho_loop_gain = ra.number(cx, "loop_gain", Some(0.1), Limit::Gt(0.0));
+    ra.finish(cx, &[]);
     // ---- solver
     let solver = solver(cx, top.get("solver"));
     // ---- record
@@ -1220,6 +1226,7 @@ fn build(cx: &mut Cx, root: &Value, raw: &RawArrays<'_>) -> Option<Netlist> {
         protocol,
         solver,
         theta_c,
+        rho_loop_gain,
         record: RecordSpec {
             elements: rec_elems,
             samples_per_segment,
@@ -1788,9 +1795,14 @@ fn element(
                   o: &mut Obj<'_>,
                   key: &'static str,
                   known: &mut Vec<&'static str>|
-     -> (f64, ThetaSpec, f64, Nonlinearity) {
+     -> (Option<f64>, ThetaSpec, f64, Nonlinearity) {
         let mut u = Obj::new(cx, o.get(key), &join(path, key));
-        let rho = u.number(cx, "rho", Some(params::default_rho(&ty)), Limit::Ge(0.0));
+        // A missing rho takes the kind's default; "auto" is resolved at load from the target
+        // loop gain (`rho_auto.loop_gain`).
+        let rho = match u.get("rho") {
+            None | Some(Value::Null) => Some(params::default_rho(&ty)),
+            Some(_) => u.number_or_auto(cx, "rho", Limit::Ge(0.0)),
+        };
         let theta = match u.number_or_auto(cx, "theta", Limit::Ge(0.0)) {
             Some(t) => ThetaSpec::Value(t),
             None => ThetaSpec::Auto,
@@ -1814,10 +1826,11 @@ fn element(
         };
         (rho, theta, pol, nonlin)
     };
-    let mk_channel = |target, source, u: (f64, ThetaSpec, f64, Nonlinearity)| Channel {
+    let mk_channel = |target, source, u: (Option<f64>, ThetaSpec, f64, Nonlinearity)| Channel {
         target,
         source,
-        rho: u.0,
+        rho: u.0.unwrap_or(0.0),
+        rho_auto: u.0.is_none(),
         theta_spec: u.1,
         theta: match u.1 {
             ThetaSpec::Value(t) => t,

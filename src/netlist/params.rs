@@ -98,20 +98,21 @@ const fn flag(name: &'static str, default: bool, description: &'static str) -> P
 pub const fn update_table(prefix: &'static str) -> [ParamSpec; 5] {
     let _ = prefix;
     [
-        num(
-            "rho",
-            "[w]/([σ]·[t])",
-            Default_::Derived,
-            Limit::Ge(0.0),
-            "learning rate ρ (default per kind: 10 nanofluidic, 25 sls, 1 maxwell/mechanochemical); larger = faster learning and larger loop gain",
-        ),
+        ParamSpec {
+            name: "rho",
+            ty: FieldType::NumberOrAuto,
+            unit: "[w]/([σ]·[t])",
+            default: Default_::Derived,
+            min: Limit::Ge(0.0),
+            description: "learning rate ρ (default per kind: 10 nanofluidic, 25 sls, 1 maxwell/mechanochemical); larger = faster learning and larger loop gain; \"auto\" (weight channels): one ρ for all auto channels giving loop gain G = rho_auto.loop_gain (default 0.1)",
+        },
         ParamSpec {
             name: "theta",
             ty: FieldType::NumberOrAuto,
             unit: "[σ]",
             default: Default_::Str("auto"),
             min: Limit::Ge(0.0),
-            description: "threshold θ of N_θ; \"auto\": θ = c τ_k A_max/τ_slow from one static free/clamped pair (c = theta_auto.c)",
+            description: "threshold θ of N_θ; \"auto\": θ = c τ_e A_max/τ_slow from one static free/clamped pair (c = theta_auto.c)",
         },
         ParamSpec {
             name: "polarity",

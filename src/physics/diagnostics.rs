@@ -123,17 +123,20 @@ fn group(net: &Network, e: usize, ci: usize) -> String {
     format!("{:?}/{:?}", ch.target, ch.source)
 }
 
-/// Resolve `theta: "auto"` and `s_ref: "auto"` in place for a sawtooth protocol, using free and
-/// clamped static solves of every example at the initial parameters (θ from the largest
-/// contrast of the task; `s_ref` from the first example's free state).
+/// Resolve `rho: "auto"`, `theta: "auto"` and `s_ref: "auto"` in place for a sawtooth protocol,
+/// using free and clamped static solves of every example at the initial parameters (ρ from the
+/// target loop gain, θ from the largest contrast of the task; `s_ref` from the first example's
+/// free state). Returns what `rho: "auto"` resolved to (for the load report).
 pub fn resolve_auto(
     net: &mut Network,
     saw: Option<&Sawtooth>,
     theta_c: f64,
-) -> Result<(), PhysicsError> {
+    rho_loop_gain: f64,
+) -> Result<Option<String>, PhysicsError> {
     let p = net.initial_params();
     let mut eq = Equilibrium::new(net)?;
     let ex = net.examples[0].clone();
+    let rho_note = resolve_rho(net, &mut eq, &p, saw, rho_loop_gain)?;
     // s_ref: max free-state chemical input over the chemistry elements.
     let needs_sref = net
         .elements
@@ -169,7 +172,7 @@ pub fn resolve_auto(
         .iter()
         .any(|e| e.channels.iter().any(|c| c.theta_spec == ThetaSpec::Auto));
     if !any_auto {
-        return Ok(());
+        return Ok(rho_note);
     }
     let Some(saw) = saw else {
         // No sawtooth: no contrast to scale the threshold with; θ = 0 (no dead zone).
@@ -180,7 +183,7 @@ pub fn resolve_auto(
                 }
             }
         }
-        return Ok(());
+        return Ok(rho_note);
     };
     // A_max over every example of the task (the window must hold all of them).
     let mut groups = Vec::new();
@@ -207,7 +210,91 @@ pub fn resolve_auto(
             el.channels[ci].theta = theta_c * tau * a_max / saw.tau_slow;
         }
     }
-    Ok(())
+    Ok(rho_note)
+}
+
+/// `rho: "auto"`: one rate ρ for every auto channel, chosen so that the loop gain over them is
+/// the target, `ρ = G / max_e τ_e 2 y_e² R_ee / s_scale` (max over the auto weight channels and
+/// the examples; docs/physics.md §1.5). One rate, not one per element: equal rates keep the
+/// physical update along the contrastive rule (per-element rates would precondition it).
+fn resolve_rho(
+    net: &mut Network,
+    eq: &mut Equilibrium,
+    p: &Params,
+    saw: Option<&Sawtooth>,
+    target: f64,
+) -> Result<Option<String>, PhysicsError> {
+    let auto: Vec<(usize, usize)> = net
+        .elements
+        .iter()
+        .enumerate()
+        .flat_map(|(e, el)| {
+            el.channels
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.rho_auto)
+                .map(move |(ci, _)| (e, ci))
+        })
+        .collect();
+    if auto.is_empty() {
+        return Ok(None);
+    }
+    let name = |e: usize, ci: usize| {
+        let el = &net.elements[e];
+        let what = match el.channels[ci].target {
+            LearnTarget::Weight => "weight",
+            LearnTarget::RestLength => "rest-length",
+        };
+        format!("element '{}', {what} channel: rho", el.name)
+    };
+    if saw.is_none() {
+        return Err(PhysicsError::Invalid(format!(
+            "{}: \"auto\" needs a sawtooth protocol (the loop gain is defined on its free state); give a number",
+            name(auto[0].0, auto[0].1)
+        )));
+    }
+    if let Some(&(e, ci)) = auto
+        .iter()
+        .find(|&&(e, ci)| net.elements[e].channels[ci].target != LearnTarget::Weight)
+    {
+        return Err(PhysicsError::Invalid(format!(
+            "{}: \"auto\" is defined for weight channels only (the loop gain, docs/physics.md §1.5); give a number",
+            name(e, ci)
+        )));
+    }
+    if net.n_elements() > LOOP_GAIN_MAX_ELEMENTS {
+        return Err(PhysicsError::Invalid(format!(
+            "rho \"auto\" needs the transfer diagonal R_ee (one solve per element) and is limited to {LOOP_GAIN_MAX_ELEMENTS} elements; this network has {}: give rho as a number",
+            net.n_elements()
+        )));
+    }
+    // Per-unit-rate gain k_e = τ_e 2 y_e² R_ee / s_scale, max over the examples.
+    let mut k = vec![0.0_f64; net.n_elements()];
+    for ex in net.examples.clone() {
+        let free = solve_static(net, eq, p, 0.0, &ex)?;
+        let r = transfer_diagonal(net, eq, p, 0.0, &ex)?;
+        for &(e, ci) in &auto {
+            let el = &net.elements[e];
+            let ch = &el.channels[ci];
+            let (_, tau) = el.static_signal(ch, 0.0, p.w[e], p.l[e]);
+            let g = tau * 2.0 * free.y[e] * free.y[e] * r[e] / el.signal_scale(ch);
+            k[e] = k[e].max(g);
+        }
+    }
+    let k_max = auto.iter().map(|&(e, _)| k[e]).fold(0.0_f64, f64::max);
+    if !(k_max.is_finite() && k_max > 0.0) {
+        return Err(PhysicsError::Invalid(format!(
+            "rho \"auto\": no auto channel has a self-interaction at the free state (max τ_e 2y²R_ee = {k_max:e}: zero drops or zero kernel gain), so the loop gain cannot set the rate; give rho as a number"
+        )));
+    }
+    let rho = target / k_max;
+    for &(e, ci) in &auto {
+        net.elements[e].channels[ci].rho = rho;
+    }
+    Ok(Some(format!(
+        "rho \"auto\" → ρ = {rho:.4e} on {} channel(s): loop gain G = {target} (max τ_e 2y²R_ee = {k_max:.4e})",
+        auto.len()
+    )))
 }
 
 /// (group, element, channel index, contrast s^C − s^F) of every channel.

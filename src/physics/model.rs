@@ -254,7 +254,11 @@ pub enum SignalSource {
 pub struct Channel {
     pub target: LearnTarget,
     pub source: SignalSource,
+    /// Rate ρ (resolved: `rho: "auto"` is replaced at load by the rate that gives the target
+    /// loop gain, docs/physics.md §1.5).
     pub rho: f64,
+    /// Whether ρ was `"auto"` in the netlist.
+    pub rho_auto: bool,
     pub theta_spec: ThetaSpec,
     /// Resolved threshold (after `auto`).
     pub theta: f64,
