@@ -14,14 +14,15 @@ pub enum Direction {
     FastFall,
 }
 
-/// Kernel times held at β = 0 after a `fast_fall` cycle when one cycle is measured alone.
+/// Kernel times held at β = 0 after the fast leg of a `fast_fall` cycle (the settle).
 pub const TAIL_KERNEL_TIMES: f64 = 10.0;
 
 impl Direction {
-    /// Relaxation appended to a cycle measured alone (`compare`): a `fast_fall` cycle ends on
-    /// its fast leg, so the kernel's response tail, which in a periodic run falls into the next
-    /// cycle, is counted by holding β = 0 for [`TAIL_KERNEL_TIMES`] kernel times; 0 for
-    /// `fast_rise`.
+    /// The settle that ends every cycle (docs/physics.md §6, "Kernel tail"): a `fast_fall`
+    /// cycle ends on its fast leg, so β = 0 is held for [`TAIL_KERNEL_TIMES`] kernel times and
+    /// the kernel's response to the fast leg is counted in the cycle that caused it (in a bare
+    /// periodic drive it would fall into the next cycle); 0 for `fast_rise`, whose cycle ends on
+    /// the slow leg.
     pub fn tail(self, kernel_time: f64) -> f64 {
         match self {
             Direction::FastFall => TAIL_KERNEL_TIMES * kernel_time,
@@ -127,6 +128,9 @@ pub struct Sawtooth {
     pub cycles: usize,
     /// Start from uncharged arms / zero chemistry instead of the free DC state.
     pub from_rest: bool,
+    /// β = 0 hold after the two legs, before an input switch ([`Direction::tail`] of the
+    /// longest kernel time at the initial parameters; 0 for `fast_rise`).
+    pub settle: f64,
 }
 
 /// A protocol.
@@ -166,6 +170,8 @@ pub enum BetaRamp {
 pub enum SegmentKind {
     Fast,
     Slow,
+    /// β = 0 after the fast leg of a `fast_fall` cycle ([`Sawtooth::settle`]).
+    Settle,
     Switch,
     Hold,
 }
@@ -246,7 +252,8 @@ fn ramp(shape: RampShape, b0: f64, b1: f64, g: f64) -> BetaRamp {
 
 impl Sawtooth {
     /// Segments of cycle `n` starting at `t`, with nudge amplitude `beta_max` and `n_examples`
-    /// examples. The switch segment (slow-ramp mode, more than one example) comes last.
+    /// examples: the two legs, the settle (β = 0, `fast_fall`) and, last, the switch segment
+    /// (slow-ramp mode, more than one example).
     pub fn cycle_segments(
         &self,
         n: usize,
@@ -256,7 +263,7 @@ impl Sawtooth {
     ) -> Vec<Segment> {
         let ex = if n_examples == 0 { 0 } else { n % n_examples };
         let g = self.g_ref;
-        let mut segs = Vec::with_capacity(3);
+        let mut segs = Vec::with_capacity(4);
         let mut t0 = t;
         for (i, (kind, dur)) in self
             .direction
@@ -279,6 +286,17 @@ impl Sawtooth {
             });
             t0 += dur;
         }
+        if self.settle > 0.0 {
+            segs.push(Segment {
+                t0,
+                t1: t0 + self.settle,
+                kind: SegmentKind::Settle,
+                beta: BetaRamp::Const(0.0),
+                from: ex,
+                to: ex,
+            });
+            t0 += self.settle;
+        }
         if n_examples > 1 && self.switch_mode == SwitchMode::SlowRamp {
             segs.push(Segment {
                 t0,
@@ -299,7 +317,7 @@ impl Sawtooth {
         } else {
             0.0
         };
-        self.tau_fast + self.tau_slow + sw
+        self.tau_fast + self.tau_slow + self.settle + sw
     }
 }
 
@@ -378,6 +396,7 @@ mod tests {
             beta_schedule: BetaSchedule::Constant,
             cycles: 1,
             from_rest: false,
+            settle: 0.0,
         }
     }
 
@@ -407,6 +426,27 @@ mod tests {
                 assert_eq!((segs[2].from, segs[2].to), (0, 1));
             }
         }
+    }
+
+    #[test]
+    fn settle_comes_after_the_legs_and_before_the_switch() {
+        let mut s = saw(Direction::FastFall, RampShape::LinearBeta);
+        s.settle = Direction::FastFall.tail(1.0);
+        let segs = s.cycle_segments(0, 0.0, 0.5, 2);
+        let kinds: Vec<SegmentKind> = segs.iter().map(|g| g.kind).collect();
+        let want = [
+            SegmentKind::Slow,
+            SegmentKind::Fast,
+            SegmentKind::Settle,
+            SegmentKind::Switch,
+        ];
+        assert_eq!(kinds, want);
+        let settle = &segs[2];
+        assert_eq!((settle.from, settle.to), (0, 0));
+        assert!((settle.t1 - settle.t0 - 10.0).abs() < 1e-12);
+        assert_eq!(settle.beta(settle.t0), 0.0);
+        assert!((segs[3].t1 - s.period(2)).abs() < 1e-9);
+        assert_eq!(Direction::FastRise.tail(1.0), 0.0);
     }
 
     #[test]

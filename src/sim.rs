@@ -65,6 +65,7 @@ pub fn prepare(nl: &Netlist) -> Result<Prepared, PhysicsError> {
                 beta_schedule: s.beta_schedule,
                 cycles: s.cycles,
                 from_rest: s.from_rest,
+                settle: s.direction.tail(net.kernel_time(&net.initial_params())),
             };
             if s.switch_mode == SwitchMode::ResetIdealized && net.examples.len() > 1 {
                 non_physical.push(

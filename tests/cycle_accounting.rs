@@ -1,6 +1,7 @@
-//! One per-cycle accounting (docs/physics.md §6, "Kernel tail"): a learning cycle is the
-//! sawtooth cycle and, after a `fast_fall` cycle, its settle, in `compare` and `train` alike, so
-//! cycle 0 of a training run is exactly `compare`'s cycle.
+//! One per-cycle accounting (docs/physics.md §6, "Kernel tail"): every cycle is the two legs,
+//! the settle (β = 0 for 10 τ_k after a `fast_fall` cycle) and the input switch, in `run`,
+//! `compare` and `train` alike, so cycle 0 of a training run is exactly `compare`'s cycle and a
+//! `run` ends where `train` does.
 
 use physlearn::learning::{Engine, Session, SessionOptions};
 use physlearn::with_system;
@@ -11,12 +12,15 @@ fn root() -> std::path::PathBuf {
 
 #[test]
 fn train_cycle_zero_is_compare() {
-    // A flow network (fast_fall, settle 10 τ_k), a molecular network (chemical family) and an
-    // elastic one with fast_rise (no settle).
+    // A flow network (fast_fall, settle 10 τ_k), a molecular network (chemical family), an
+    // elastic one with fast_rise (no settle) and two multi-example tasks (the settle comes
+    // before the input switch).
     for (file, settles) in [
         ("netlists/t1_flow_allostery.json", true),
         ("netlists/m1_molecular.json", true),
         ("netlists/t3_elastic_allostery_rest_length.json", false),
+        ("netlists/t2_flow_regression.json", true),
+        ("netlists/m1_molecular_two_examples.json", true),
     ] {
         let model = physlearn::load(root().join(file)).unwrap();
         let one = model.compare(false).unwrap();
@@ -56,6 +60,50 @@ fn train_cycle_zero_is_compare() {
         eprintln!(
             "{file}: cos {:.4} slope {:.4} (tail {})",
             cmp.cos_cl, cmp.slope, one.tail
+        );
+    }
+}
+
+/// `run` integrates the same cycles as `train` (settle included): after two cycles the
+/// physical learner's θ is the same.
+#[test]
+fn run_ends_where_train_does() {
+    use physlearn::physics::run::Sampling;
+    use physlearn::sim::{prepare, run, RunOptions};
+    let path = root().join("netlists/t1_flow_allostery.json");
+    let (nl, _) = physlearn::netlist::load(&path).unwrap();
+    let prep = prepare(&nl).unwrap();
+    let saw = prep.sawtooth().unwrap().clone();
+    assert!(
+        saw.settle > 0.0
+            && (saw.period(1) - saw.tau_fast - saw.tau_slow - saw.settle).abs() < 1e-12
+    );
+    let out = run(
+        &prep,
+        RunOptions {
+            cycles: Some(2),
+            sampling: Sampling { per_segment: 0 },
+            sample_cycles: 0,
+        },
+        |_, _, _| {},
+    )
+    .unwrap();
+    let w_run = &out.cycles[1].w_end;
+    let model = physlearn::load(&path).unwrap();
+    let opts = SessionOptions {
+        cycles: Some(2),
+        ..SessionOptions::default()
+    };
+    let theta = with_system!(model.system(), |sys| {
+        let mut s = Session::new(sys, &opts, "t", model.sha256()).unwrap();
+        s.step().unwrap();
+        s.step().unwrap();
+        s.engine().theta()
+    });
+    for (e, (a, b)) in w_run.iter().zip(&theta).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+            "w[{e}]: run {a} vs train {b}"
         );
     }
 }

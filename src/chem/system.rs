@@ -279,18 +279,15 @@ impl Engine for ChemEngine<'_> {
             self.example = ex;
         }
         self.runner.cycle(ex, beta)?;
+        // The settle (docs/physics.md §6): β = 0 after a fast_fall cycle, before the next
+        // cycle's input switch.
+        let settle = self.sys.meta().settle();
+        if settle > 0.0 {
+            let gate = m.protocol.write_gate;
+            self.runner.hold(ex, 0.0, gate, settle, "settle")?;
+        }
         let w = self.runner.watch.clone();
         Ok(self.out(&w, self.base, e0))
-    }
-
-    fn relax(&mut self, duration: f64) -> Result<CycleOut<ChemExtras>, SimError> {
-        let gate = self.sys.model.protocol.write_gate;
-        let since = self.runner.stats;
-        let e0 = self.runner.entropy;
-        self.runner
-            .hold(self.example, 0.0, gate, duration, "tail")?;
-        let w = self.runner.watch.clone();
-        Ok(self.out(&w, since, e0))
     }
 
     fn references(

@@ -21,9 +21,7 @@ pub mod system;
 
 pub use energy::{Energy, EnergySummary};
 pub use metrics::{cosine, lsq, Comparison, References};
-pub use session::{
-    learning_cycle, one_cycle, Checkpoint, CycleRow, EpochRow, OneCycle, Session, SessionOptions,
-};
+pub use session::{one_cycle, Checkpoint, CycleRow, EpochRow, OneCycle, Session, SessionOptions};
 pub use system::{CycleOut, Engine, Family, LearningSystem, SolveStats, SystemMeta};
 
 use crate::chem::ChemError;

@@ -234,22 +234,15 @@ pub struct OneCycle<E> {
     pub loop_gain: Option<f64>,
     #[serde(flatten)]
     pub stats: SolveStats,
-    /// Relaxation at β = 0 appended after a `fast_fall` cycle (10 kernel times), so the
-    /// filter's response tail is counted.
+    /// The settle that ends the cycle (β = 0 for 10 kernel times after a `fast_fall` cycle, 0
+    /// for `fast_rise`; part of every cycle of `run`, `train` and `compare`), so the filter's
+    /// response tail is counted.
     pub tail: f64,
     /// Energy of the cycle and its tail (docs/physics.md §12).
     pub energy: Energy,
     pub wall_seconds: f64,
     #[serde(flatten)]
     pub extras: E,
-}
-
-fn add(a: SolveStats, b: SolveStats) -> SolveStats {
-    SolveStats {
-        rhs_evals: a.rhs_evals + b.rhs_evals,
-        accepted_steps: a.accepted_steps + b.accepted_steps,
-        rejected_steps: a.rejected_steps + b.rejected_steps,
-    }
 }
 
 fn minus(a: &[f64], b: &[f64]) -> Vec<f64> {
@@ -272,30 +265,8 @@ pub fn apply_policy<S: LearningSystem>(sys: &S, force: bool) -> Result<(), SimEr
     }
 }
 
-/// One learning cycle as every front end counts it (`compare`, `train`, `sweep`, the Python
-/// package and the learning-off baseline): the sawtooth cycle of example `cycle mod N` at peak
-/// nudge `beta`, then the settle — β = 0 held for `settle` (10 kernel
-/// times after a `fast_fall` cycle of a single-example task, [`crate::learning::SystemMeta::settle`]) — so the kernel's response to the
-/// fast leg, which in a bare periodic run would fall into the next cycle, is counted in the
-/// cycle that caused it (docs/physics.md §6).
-pub fn learning_cycle<E: Engine>(
-    eng: &mut E,
-    cycle: usize,
-    beta: f64,
-    settle: f64,
-) -> Result<CycleOut<E::Extras>, SimError> {
-    let mut out = eng.run_cycle(cycle, beta)?;
-    if settle > 0.0 {
-        let t = eng.relax(settle)?;
-        out.stats = add(out.stats, t.stats);
-        out.extras = t.extras;
-        out.energy = out.energy.plus(&t.energy);
-    }
-    Ok(out)
-}
-
-/// One cycle of example 0 at the initial θ compared with the references at θ0 (`compare`):
-/// a [`learning_cycle`], the settle included.
+/// One cycle of example 0 at the initial θ compared with the references at θ0 (`compare`): the
+/// engine's cycle, its settle included (docs/physics.md §6).
 pub fn one_cycle<S: LearningSystem>(
     sys: &S,
     force: bool,
@@ -307,14 +278,12 @@ pub fn one_cycle<S: LearningSystem>(
     let (refs, aux) = eng.references(&theta0, 0, meta.beta_max)?;
     let loop_gain = eng.loop_gain(&theta0, 0)?;
     let start = std::time::Instant::now();
-    // compare appends the tail for every task (for a multi-example task `train` has no settle
-    // yet: docs/physics.md §6).
-    let tail = meta.direction.tail(meta.kernel_time);
+    let tail = meta.settle();
     let CycleOut {
         stats,
         mut extras,
         energy,
-    } = learning_cycle(&mut eng, 0, meta.beta_max, tail)?;
+    } = eng.run_cycle(0, meta.beta_max)?;
     let wall_seconds = start.elapsed().as_secs_f64();
     let delta = minus(&eng.theta(), &theta0);
     eng.finish_extras(&mut extras, &theta0, &delta, &aux);
@@ -501,7 +470,7 @@ impl<'a, S: LearningSystem + 'a> Session<'a, S> {
             stats,
             mut extras,
             energy,
-        } = learning_cycle(&mut self.eng, k, beta, meta.settle())?;
+        } = self.eng.run_cycle(k, beta)?;
         let wall_seconds = start.elapsed().as_secs_f64();
         let theta = self.eng.theta();
         let delta = minus(&theta, &theta_start);
@@ -773,7 +742,7 @@ pub fn baseline_energy<S: LearningSystem>(sys: &S, cycles: usize) -> Result<Opti
     let mut sum = 0.0;
     for k in 0..cycles {
         eng.begin_cycle();
-        let out = learning_cycle(&mut eng, k, beta, meta.settle())?;
+        let out = eng.run_cycle(k, beta)?;
         sum += out.energy.dissipated();
     }
     Ok(Some(sum / cycles as f64))

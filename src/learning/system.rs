@@ -63,18 +63,12 @@ pub struct SystemMeta {
 }
 
 impl SystemMeta {
-    /// The settle that ends every training cycle (docs/physics.md §6, "Kernel tail"): β = 0 held
-    /// for 10 kernel times after a `fast_fall` cycle of a single-example task, so the kernel's
-    /// response to the fast leg is counted in its own cycle, as `compare` counts it. 0 for
-    /// `fast_rise` (the cycle ends on the slow leg) and, for now, for multi-example tasks: a
-    /// settle after the cycle would apply the next example's inputs as a step to the filters
-    /// (the settle has to move inside the cycle, before the input switch).
+    /// The settle that ends every learning cycle (docs/physics.md §6, "Kernel tail"): β = 0 held
+    /// for 10 kernel times after a `fast_fall` cycle, so the kernel's response to the fast leg
+    /// is counted in its own cycle; 0 for `fast_rise` (the cycle ends on the slow leg). The hold
+    /// keeps the inputs the cycle ended on (after a `slow_ramp` switch, the next example's).
     pub fn settle(&self) -> f64 {
-        if self.n_examples > 1 {
-            0.0
-        } else {
-            self.direction.tail(self.kernel_time)
-        }
+        self.direction.tail(self.kernel_time)
     }
 }
 
@@ -115,13 +109,10 @@ pub trait Engine {
     fn restore(&mut self, s: Self::State) -> Result<(), SimError>;
     /// The current physical θ.
     fn theta(&self) -> Vec<f64>;
-    /// Integrate cycle `cycle` (example `cycle mod N`, then the switch to the next example) at
-    /// peak nudge `beta`.
+    /// Integrate cycle `cycle` (example `cycle mod N`) at peak nudge `beta`: its two legs, the
+    /// settle ([`SystemMeta::settle`]: β = 0 after a `fast_fall` cycle, so the kernel tail is
+    /// counted in its own cycle) and the input switch the family's protocol defines.
     fn run_cycle(&mut self, cycle: usize, beta: f64) -> Result<CycleOut<Self::Extras>, SimError>;
-    /// Hold β = 0 for `duration` with the current example's inputs. The returned extras cover
-    /// the interval since the start of the last [`Engine::run_cycle`]; the energy covers the
-    /// hold alone.
-    fn relax(&mut self, duration: f64) -> Result<CycleOut<Self::Extras>, SimError>;
     /// Static references at θ for example `ex` at nudge `beta`.
     fn references(
         &mut self,

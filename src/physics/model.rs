@@ -764,6 +764,16 @@ impl Network {
     }
 
     /// Initial learnable parameters.
+    /// The longest kernel time τ_k over the elements at `p` (0 without filters): the time unit
+    /// of the settle ([`crate::protocol::Direction::tail`]).
+    pub fn kernel_time(&self, p: &Params) -> f64 {
+        self.elements
+            .iter()
+            .enumerate()
+            .filter_map(|(e, el)| el.tau_k(p.w[e]))
+            .fold(0.0, f64::max)
+    }
+
     pub fn initial_params(&self) -> Params {
         Params {
             w: self.elements.iter().map(|e| e.w0).collect(),

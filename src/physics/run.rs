@@ -73,6 +73,9 @@ pub struct Runner<'a> {
     pub samples: Vec<Sample>,
     /// Energy per integrated segment, recorded when sampling (`run`).
     pub segment_energy: Vec<SegmentEnergy>,
+    /// The example whose inputs the last integrated segment ended on (a hold continues there):
+    /// the cycle's own example, or the next one after a `slow_ramp` switch.
+    inputs_ex: usize,
 }
 
 impl<'a> Runner<'a> {
@@ -134,6 +137,7 @@ impl<'a> Runner<'a> {
             initialised_at_dc: at_dc,
             samples: Vec::new(),
             segment_energy: Vec::new(),
+            inputs_ex: 0,
         })
     }
 
@@ -279,6 +283,7 @@ impl<'a> Runner<'a> {
             }
             v = last;
             self.t = seg.t1;
+            self.inputs_ex = seg.to;
         }
         self.dynamics
             .layout
@@ -327,7 +332,9 @@ impl<'a> Runner<'a> {
         Ok(rec)
     }
 
-    /// Hold β constant for `duration` with example 0's inputs.
+    /// Hold β constant for `duration` with the inputs the last integrated segment ended on
+    /// (example 0 before any cycle; after a cycle, its example, or the next one after a
+    /// `slow_ramp` switch), so a hold after a cycle never steps the inputs.
     pub fn run_hold(
         &mut self,
         beta: f64,
@@ -339,8 +346,8 @@ impl<'a> Runner<'a> {
             t1: self.t + duration,
             kind: SegmentKind::Hold,
             beta: BetaRamp::Const(beta),
-            from: 0,
-            to: 0,
+            from: self.inputs_ex,
+            to: self.inputs_ex,
         };
         self.run_segments(&[seg], sampling)
     }

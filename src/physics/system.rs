@@ -54,12 +54,7 @@ impl NetworkSystem {
             }
         }
         let p0 = net.initial_params();
-        let kernel_time = net
-            .elements
-            .iter()
-            .enumerate()
-            .filter_map(|(e, el)| el.tau_k(p0.w[e]))
-            .fold(0.0, f64::max);
+        let kernel_time = net.kernel_time(&p0);
         let (beta_max, direction, beta_schedule, cycles) = match &prep.protocol {
             Protocol::Sawtooth(s) => (s.beta_max, s.direction, s.beta_schedule, s.cycles),
             Protocol::Hold { beta, .. } => (*beta, Direction::FastFall, BetaSchedule::Constant, 0),
@@ -286,16 +281,6 @@ impl Engine for NetworkEngine<'_> {
         Ok(CycleOut {
             stats: stats(rec.stats),
             energy: rec.energy,
-            extras: NoExtras {},
-        })
-    }
-
-    fn relax(&mut self, duration: f64) -> Result<CycleOut<NoExtras>, SimError> {
-        let s0 = self.runner.dynamics.stats;
-        let energy = self.runner.run_hold(0.0, duration, self.sampling)?;
-        Ok(CycleOut {
-            stats: stats(self.runner.dynamics.stats - s0),
-            energy,
             extras: NoExtras {},
         })
     }
