@@ -266,13 +266,13 @@ fn training_with_beta_annealing_matches_the_readme_cost_reduction() {
 }
 
 /// README: `train netlists/m1_molecular_two_examples.json` (160 cycles), cost 9.971e-3 →
-/// 4.095e-5 (×243); ideal CL at 0.6ρ ×466.
+/// 3.926e-5 (×254); ideal CL at 0.6ρ ×466.
 #[test]
 #[ignore = "long: 160 cycles with gated input switches"]
 fn training_two_examples_with_gated_switches_matches_the_readme_cost_reduction() {
     let (c0, c1, ccl) = train(&shipped_chem("m1_molecular_two_examples"), 160);
     assert!((c0 / 9.971e-3 - 1.0).abs() < 1e-3, "C0 {c0}");
-    reduction_near_readme("M1 two examples", c0 / c1, 243.0);
+    reduction_near_readme("M1 two examples", c0 / c1, 254.0);
     reduction_near_readme("M1 two examples, ideal CL at 0.6ρ", c0 / ccl, 466.0);
     // Within 2× of ideal CL at 0.6ρ (docs/molecular.md §7): final cost at most twice CL's.
     assert!(c1 <= 2.0 * ccl, "TCL {c1:e} vs ideal CL {ccl:e}");

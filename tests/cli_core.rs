@@ -728,3 +728,66 @@ fn singular_elastic_network_names_the_dangling_node() {
         "{err}"
     );
 }
+
+/// `--checkpoint-every` is kept in the checkpoint: a resume without it goes on writing
+/// checkpoints at the same interval (the last one at the final cycle), and a new value replaces it.
+#[test]
+fn resume_keeps_the_checkpoint_interval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let ck = |d: &Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("checkpoint.json")).unwrap()).unwrap()
+    };
+    let ok = |st: std::process::Output| {
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+    };
+    ok(bin()
+        .args(["train", "netlists/t1_flow_allostery.json", "--out"])
+        .arg(&dir)
+        .args([
+            "--cycles",
+            "6",
+            "--checkpoint-every",
+            "2",
+            "--stop-after",
+            "1",
+        ])
+        .output()
+        .unwrap());
+    let c = ck(&dir);
+    assert_eq!(
+        (c["next_cycle"].as_u64(), c["checkpoint_every"].as_u64()),
+        (Some(1), Some(2))
+    );
+    // Resume without the flag, to the end: the interval is 2, so cycle 6 writes one.
+    ok(bin()
+        .args(["train", "--resume"])
+        .arg(&dir)
+        .output()
+        .unwrap());
+    let c = ck(&dir);
+    assert_eq!(
+        (c["next_cycle"].as_u64(), c["checkpoint_every"].as_u64()),
+        (Some(6), Some(2))
+    );
+    // A run started without an interval has none: its checkpoint stays where it stopped.
+    let dir2 = tmp.path().join("run2");
+    ok(bin()
+        .args(["train", "netlists/t1_flow_allostery.json", "--out"])
+        .arg(&dir2)
+        .args(["--cycles", "6", "--stop-after", "1"])
+        .output()
+        .unwrap());
+    ok(bin()
+        .args(["train", "--resume"])
+        .arg(&dir2)
+        .output()
+        .unwrap());
+    let c = ck(&dir2);
+    assert_eq!(c["next_cycle"].as_u64(), Some(1));
+    assert!(c.get("checkpoint_every").is_none());
+}

@@ -90,7 +90,8 @@ pub struct TrainArgs {
     /// from the same initial state (default: as many as the run; 0: no baseline).
     #[arg(long)]
     pub baseline_cycles: Option<usize>,
-    /// Write a checkpoint (full state, atomically) every K cycles.
+    /// Write a checkpoint (full state, atomically) every K cycles (kept in the checkpoint: a
+    /// resume goes on with the same K unless given another).
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
     /// Continue the run stored in DIR (its checkpoint.json); results go to DIR.
@@ -169,7 +170,10 @@ pub fn train(a: TrainArgs) -> Result<(), Failure> {
                 (s, CheckpointFile::create(&ck_path)?)
             }
         };
-        drive(&mut session, &mut ck_file, &a, &file)?;
+        // The checkpoint interval of the run: given now, or the one the run was started with.
+        let every = a.checkpoint_every.or(session.checkpoint().checkpoint_every);
+        session.set_checkpoint_every(every);
+        drive(&mut session, &mut ck_file, &a, every, &file)?;
         if session.done() {
             let nb = a
                 .baseline_cycles
@@ -197,6 +201,7 @@ fn drive<S: LearningSystem>(
     session: &mut Session<'_, S>,
     ck_file: &mut CheckpointFile,
     a: &TrainArgs,
+    every: Option<usize>,
     file: &Path,
 ) -> Result<(), Failure> {
     super::graceful_interrupts();
@@ -211,9 +216,9 @@ fn drive<S: LearningSystem>(
         let next = session.checkpoint().next_cycle;
         pb.set_position(next as u64);
         pb.set_message(msg);
-        let due = a.checkpoint_every.is_some_and(|k| next.is_multiple_of(k));
+        let due = every.is_some_and(|k| next.is_multiple_of(k));
         if this_run == 1 {
-            warn_long_run(wall, session, a.checkpoint_every.is_some());
+            warn_long_run(wall, session, every.is_some());
         }
         let interrupted = super::interrupted() && !session.done();
         if due || a.stop_after == Some(this_run) || interrupted {

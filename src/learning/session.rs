@@ -146,6 +146,10 @@ pub struct Checkpoint<St, E> {
     /// number of cycles it was measured over (`None`: not run yet).
     #[serde(default)]
     pub baseline: Option<(f64, usize)>,
+    /// How often the run writes its checkpoint (`train --checkpoint-every`), kept so that a
+    /// resume goes on writing them without being told again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_every: Option<usize>,
 }
 
 impl<St, E> Checkpoint<St, E> {
@@ -356,6 +360,7 @@ impl<'a, S: LearningSystem + 'a> Session<'a, S> {
             first_scatter: (Vec::new(), Vec::new()),
             last_scatter: (Vec::new(), Vec::new()),
             baseline: None,
+            checkpoint_every: None,
         };
         Ok(Session {
             sys,
@@ -412,6 +417,11 @@ impl<'a, S: LearningSystem + 'a> Session<'a, S> {
 
     /// Record the netlist's path exactly (a non-UTF-8 path keeps its bytes, so a resume finds
     /// the file).
+    /// Record how often the run writes its checkpoint (kept in the checkpoint for a resume).
+    pub fn set_checkpoint_every(&mut self, every: Option<usize>) {
+        self.ck.checkpoint_every = every;
+    }
+
     pub fn record_netlist_path(&mut self, path: &std::path::Path) {
         self.ck.netlist_path = path.to_string_lossy().into_owned();
         self.ck.netlist_path_bytes = None;
