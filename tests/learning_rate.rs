@@ -94,3 +94,56 @@ fn rho_auto_is_refused_where_it_has_no_meaning() {
     let faults = netlist::from_value(&v).unwrap_err().to_string();
     assert!(faults.contains("rho_auto.loop_gain"), "{faults}");
 }
+
+/// The load report's `cycles_per_decade` (gradient descent at the mapped rate, linear estimate)
+/// against the gradient-descent reference learner's first 20 cycles, and the `slow_learning`
+/// warning on stiffness learning at its loop-gain cap (T3, G ≈ 1).
+#[test]
+fn cycles_per_decade_predicts_gradient_descent() {
+    use physlearn::learning::{Session, SessionOptions};
+    use physlearn::with_system;
+    for (name, auto) in [
+        ("t3_elastic_allostery", Some(0.4)),
+        ("t3_elastic_allostery", None),
+        ("t2_flow_regression", None),
+    ] {
+        let v = match auto {
+            Some(g) => with_auto_rho(shipped(name), Some(g)),
+            None => shipped(name),
+        };
+        let predicted = prep(&v).report.cycles_per_decade.expect("estimate");
+        let model = physlearn::Model::from_value(v).unwrap();
+        let cycles = 20;
+        let opts = SessionOptions {
+            cycles: Some(cycles),
+            ..SessionOptions::default()
+        };
+        let (c0, c1) = with_system!(model.system(), |sys| {
+            let mut s = Session::new(sys, &opts, "t", model.sha256()).unwrap();
+            while !s.done() {
+                s.step().unwrap();
+            }
+            let ck = s.checkpoint();
+            (ck.cost0, ck.last_cost_gd)
+        });
+        let measured = cycles as f64 / (c0 / c1).log10();
+        eprintln!("{name} ({auto:?}): predicted {predicted:.1} cycles/decade, GD {measured:.1}");
+        assert!(
+            (measured / predicted - 1.0).abs() < 0.1,
+            "{name}: predicted {predicted}, measured {measured}"
+        );
+    }
+    let slow = prep(&shipped("t3_elastic_allostery"));
+    let d = slow
+        .report
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "slow_learning")
+        .expect("slow_learning");
+    assert!(d.message.contains("already caps ρ"), "{}", d.message);
+    assert!(prep(&shipped("t1_flow_allostery"))
+        .report
+        .diagnostics
+        .iter()
+        .all(|d| d.code != "slow_learning"));
+}

@@ -4,7 +4,7 @@
 
 use super::equilibrium::Equilibrium;
 use super::model::{ArmSignal, ElementKind, LearnTarget, Network, Params, SignalSource, ThetaSpec};
-use super::statics::{solve_static, transfer_diagonal, StaticState};
+use super::statics::{gradient, solve_static, transfer_diagonal, StaticState};
 use super::PhysicsError;
 use crate::learning::rule::Window;
 use crate::protocol::{Direction, Sawtooth, SwitchMode};
@@ -76,6 +76,10 @@ pub struct LoadReport {
     pub stiffness_ratio: Option<f64>,
     /// Suggested integrator.
     pub suggested_method: Option<String>,
+    /// Linear estimate of the cycles gradient descent at the mapped rate needs to cut the mean
+    /// cost by a decade at the initial parameters, `ln 10 · C / Σ_i a_i (∂C/∂θ_i)²`
+    /// (docs/physics.md §1.5): TCL, which follows the contrastive rule at best, is no faster.
+    pub cycles_per_decade: Option<f64>,
     /// Initial free-state cost (mean over examples).
     pub cost0: Option<f64>,
 }
@@ -295,6 +299,80 @@ fn resolve_rho(
         "rho \"auto\" → ρ = {rho:.4e} on {} channel(s): loop gain G = {target} (max τ_e 2y²R_ee = {k_max:.4e})",
         auto.len()
     )))
+}
+
+/// More cycles than this per decade of cost reduction is reported as `slow_learning`.
+pub const SLOW_CYCLES_PER_DECADE: f64 = 1e3;
+
+/// Cycles per decade of cost reduction for gradient descent at the mapped rate
+/// (`a = 2 β_max ρ τ_e / s_scale` for weights, `β_max ρ τ_e` for rest lengths) from the mean
+/// cost and its gradient over the examples at the initial parameters: a per-cycle step
+/// `Δθ = −a ∂C/∂θ` lowers the cost by `Σ a (∂C/∂θ)²` to first order. A task that needs more
+/// than [`SLOW_CYCLES_PER_DECADE`] at the chosen ρ is reported (`slow_learning`) with what the
+/// loop gain allows.
+fn learning_speed(
+    net: &Network,
+    eq: &mut Equilibrium,
+    p: &Params,
+    saw: &Sawtooth,
+    rep: &mut LoadReport,
+) {
+    let n_ex = net.examples.len();
+    if n_ex == 0 {
+        return;
+    }
+    let (mut cost, mut gw, mut gl) = (
+        0.0,
+        vec![0.0; net.n_elements()],
+        vec![0.0; net.n_elements()],
+    );
+    for ex in &net.examples {
+        let Ok((w, l, c)) = gradient(net, eq, p, ex) else {
+            return;
+        };
+        cost += c / n_ex as f64;
+        for e in 0..w.len() {
+            gw[e] += w[e] / n_ex as f64;
+            gl[e] += l[e] / n_ex as f64;
+        }
+    }
+    let mut drop = 0.0;
+    for (e, el) in net.elements.iter().enumerate() {
+        for ch in &el.channels {
+            let (_, tau) = el.static_signal(ch, 0.0, p.w[e], p.l[e]);
+            match ch.target {
+                LearnTarget::Weight => {
+                    drop += 2.0 * saw.beta_max * ch.rho * tau / el.signal_scale(ch) * gw[e] * gw[e]
+                }
+                LearnTarget::RestLength => drop += saw.beta_max * ch.rho * tau * gl[e] * gl[e],
+            }
+        }
+    }
+    if !(cost > 0.0 && drop > 0.0 && drop.is_finite()) {
+        return;
+    }
+    let n = std::f64::consts::LN_10 * cost / drop;
+    rep.cycles_per_decade = Some(n);
+    if n > SLOW_CYCLES_PER_DECADE {
+        let hint = match rep.loop_gain {
+            Some(g) if g > 0.0 && g < 0.5 => format!(
+                "; the loop gain is G = {g:.3}, so ρ can grow ×{:.2} before G = 0.5 (slope ≈ 2/3; `rho: \"auto\"` with rho_auto.loop_gain = 0.5), giving ~{:.1e} cycles",
+                0.5 / g,
+                n * g / 0.5
+            ),
+            Some(g) if g >= 0.5 => format!(
+                "; the loop gain G = {g:.3} already caps ρ (the self-interaction shrinks the step), so a larger ρ does not help: the elements' self-sensitivity dwarfs the task's"
+            ),
+            _ => String::new(),
+        };
+        rep.push(
+            Level::Warning,
+            "slow_learning",
+            format!(
+                "gradient descent at the mapped rate needs ~{n:.1e} cycles per decade of cost reduction at the initial parameters (linear estimate; TCL is no faster){hint}; otherwise raise beta_max, or check that the learnables can reach the targets (docs/physics.md §1.5)"
+            ),
+        );
+    }
 }
 
 /// (group, element, channel index, contrast s^C − s^F) of every channel.
@@ -583,6 +661,7 @@ pub fn diagnose(net: &Network, saw: Option<&Sawtooth>) -> LoadReport {
             );
         }
     }
+    learning_speed(net, &mut eq, &p, saw, &mut rep);
     // Required switch time for multi-example slow ramps.
     if net.examples.len() > 1 {
         let mut req: f64 = 0.0;
