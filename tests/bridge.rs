@@ -1,4 +1,4 @@
-//! Bridge between the synapse lab and the network engine : the effective
+//! Bridge between the synapse lab and the network engine: the effective
 //! memory kernel of a network element is extracted from its *simulated* step response (cell
 //! average derivative), and the kernel-convolution prediction of Δw over a sawtooth (eq. 7,
 //! synapse lab) is compared with the element's simulated Δw over one period of the same drive.
