@@ -339,3 +339,38 @@ fn leak_as_large_as_the_arm_is_flagged() {
     assert!(flagged[0].contains("element 'e'"), "{}", flagged[0]);
     assert!(report_for(0.01).is_empty());
 }
+
+/// `leak_gating` (docs/physics.md §0.5) flags a leak exactly when it destroys learning: on T1
+/// with a leak λ_L = g_L/g_s of 3e-4 no element is flagged and one cycle follows CL (cos > 0.98);
+/// at 1e-3 the static filtered signal 2I(1 − I)y² passes θ/2 on some elements and the update
+/// loses the contrastive direction (cos < 0.5).
+#[test]
+fn leak_gating_flags_the_collapse_of_learning() {
+    let t1: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/netlists/t1_flow_allostery.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let at = |lambda: f64| {
+        let mut v = t1.clone();
+        for el in v["elements"].as_array_mut().unwrap() {
+            if el.get("arm").is_some() {
+                el["arm"]["g_leak"] = json!(lambda * 0.05);
+            }
+        }
+        let model = physlearn::Model::from_value(v).unwrap();
+        let flagged = model
+            .diagnostics()
+            .iter()
+            .filter(|d| d.code == "leak_gating")
+            .count();
+        (flagged, model.compare(true).unwrap().cmp.cos_cl)
+    };
+    let (n, cos) = at(3e-4);
+    assert!(n == 0 && cos > 0.98, "λ = 3e-4: {n} flagged, cos {cos}");
+    let (n, cos) = at(1e-3);
+    assert!(n > 0 && cos < 0.5, "λ = 1e-3: {n} flagged, cos {cos}");
+}

@@ -580,21 +580,27 @@ pub fn diagnose(net: &Network, saw: Option<&Sawtooth>) -> LoadReport {
                 worst_tau = Some((tk, el.name.clone()));
             }
         }
+        // The static part of σ at DC (docs/physics.md §1.4): I·s for the linear signals and the
+        // chemistry, 2I(1 − I)·s for the energy signal 2zu (z = (1 − I)y, u = I y).
         let area = el.kernel_area(p.w[*e]);
         let smax = {
             let (sf, _) = el.static_signal(ch, free.y[*e], p.w[*e], p.l[*e]);
             let (sc, _) = el.static_signal(ch, clamped.y[*e], p.w[*e], p.l[*e]);
             sf.abs().max(sc.abs())
         };
-        if area > 0.0 && ch.theta > 0.0 && area * smax >= 0.5 * ch.theta {
+        let sigma_dc = match ch.source {
+            SignalSource::Arm(ArmSignal::Energy) => 2.0 * area * (1.0 - area) * smax,
+            _ => area * smax,
+        };
+        if area > 0.0 && ch.theta > 0.0 && sigma_dc >= 0.5 * ch.theta {
             rep.push(
                 Level::Warning,
                 "leak_gating",
                 format!(
-                    "element '{}': kernel area I = {:.3e} with I·s_max = {:.3e} ≥ θ/2 = {:.3e}: the leak offset integrates over the whole cycle and destroys learning (docs/physics.md §0.5)",
+                    "element '{}': kernel area I = {:.3e} gives a static filtered signal σ_DC = {:.3e} ≥ θ/2 = {:.3e}: the leak offset integrates over the whole cycle and destroys learning (docs/physics.md §0.5)",
                     el.name,
                     area,
-                    area * smax,
+                    sigma_dc,
                     0.5 * ch.theta
                 ),
             );
