@@ -384,3 +384,30 @@ fn integration_failures_name_an_element_with_accounting_on() {
     let e = model.compare(false).unwrap_err().to_string();
     assert!(e.contains("element 'e"), "{e}");
 }
+
+/// Bug: when a tight tolerance stalled Dopri5, the message named the element with the largest
+/// relative derivative, far from the cause (#16 item 6: it named e62 at |σ|/θ = 0.002 while e51
+/// slid on |σ| = θ). Now the failure also names the channels on the hard threshold. T1 with
+/// weights spread over [0.05, 5] at rtol 1e-12 stalls in such a sliding mode.
+#[test]
+fn a_stalled_step_names_the_element_sliding_on_the_threshold() {
+    let mut v = common::shipped("t1_flow_allostery");
+    let els = v["elements"].as_array_mut().unwrap();
+    let n = els.len();
+    for (i, el) in els.iter_mut().enumerate() {
+        el["w"] = serde_json::json!(0.05 * 100f64.powf(((i * 11) % n) as f64 / (n - 1) as f64));
+    }
+    v["solver"]["rtol"] = serde_json::json!(1e-12);
+    v["solver"]["atol"] = serde_json::json!(1e-15);
+    v["solver"]["max_steps"] = serde_json::json!(20000);
+    let model = physlearn::Model::from_value(v).unwrap();
+    let msg = match model.compare(true) {
+        Ok(_) => panic!("expected the step limit"),
+        Err(e) => e.to_string(),
+    };
+    assert!(msg.contains("step limit reached"), "{msg}");
+    assert!(
+        msg.contains("on the hard threshold |σ| = θ: 'e58' (|σ|/θ = 1.0000)"),
+        "{msg}"
+    );
+}

@@ -441,6 +441,27 @@ struct ChanK {
     bounded: bool,
 }
 
+impl ChanK {
+    /// The channel's filtered signal σ at the state (docs/physics.md §1.4).
+    #[inline]
+    fn sigma(&self, p: &Params, s: &States, y: &[f64]) -> f64 {
+        let e = self.e;
+        match self.source {
+            SignalSource::Arm(kind) => {
+                let z = s.z[e];
+                let u = y[e] - z;
+                match kind {
+                    ArmSignal::Energy => 2.0 * z * u,
+                    ArmSignal::Abs => z.signum() * u,
+                    ArmSignal::Polar => u,
+                    ArmSignal::Tension => p.w[e].max(self.bounds.w_min).max(0.0) * u,
+                }
+            }
+            SignalSource::Chem(_) => s.x[e],
+        }
+    }
+}
+
 impl Compact {
     fn new(net: &Network, layout: &Layout) -> Self {
         let mut c = Compact::default();
@@ -955,19 +976,7 @@ impl<'a> Dynamics<'a> {
         // Learning: dp/dt = π ρ N_θ(σ) F(p).
         for c in &self.compact.channels {
             let e = c.e;
-            let sigma = match c.source {
-                SignalSource::Arm(kind) => {
-                    let z = s.z[e];
-                    let u = y[e] - z;
-                    match kind {
-                        ArmSignal::Energy => 2.0 * z * u,
-                        ArmSignal::Abs => z.signum() * u,
-                        ArmSignal::Polar => u,
-                        ArmSignal::Tension => p.w[e].max(c.bounds.w_min).max(0.0) * u,
-                    }
-                }
-                SignalSource::Chem(_) => s.x[e],
-            };
+            let sigma = c.sigma(p, s, y);
             let rate = c.gain * c.nonlinearity.apply(sigma, c.theta);
             dv[c.i] = if c.bounded {
                 c.bounds.window(p.w[e], rate)
@@ -1023,10 +1032,52 @@ impl<'a> Dynamics<'a> {
                 best = Some((i, score));
             }
         }
-        match best.and_then(|(i, _)| self.layout.owner(i)) {
+        let worst = match best.and_then(|(i, _)| self.layout.owner(i)) {
             Some((e, what)) => format!("element '{}' ({what})", self.net.elements[e].name),
             None => "unknown element".to_string(),
+        };
+        // A hard threshold makes the learning rate jump where |σ| = θ; a channel that slides
+        // along |σ| = θ (a Filippov sliding mode) pins an explicit method at tiny steps. Name the
+        // channels within 1 % of their threshold, closest first.
+        // The drops y of this state are in the scratch (the RHS above solved for them); the
+        // parameters and filter states are unpacked from `v` (the fused uniform path works on
+        // the packed vector and leaves the scratch copies stale).
+        let (mut p, mut st) = (
+            self.net.initial_params(),
+            States::zeros(self.net.n_elements()),
+        );
+        self.layout
+            .unpack(&v[..self.layout.len.min(v.len())], &mut p, &mut st);
+        let sc = self.scratch.borrow();
+        let mut sliding: Vec<(f64, &str)> = self
+            .compact
+            .channels
+            .iter()
+            .filter(|c| c.theta > 0.0 && matches!(c.nonlinearity, super::model::Nonlinearity::Hard))
+            .map(|c| {
+                let r = c.sigma(&p, &st, &sc.y).abs() / c.theta;
+                (r, self.net.elements[c.e].name.as_str())
+            })
+            .filter(|(r, _)| (r - 1.0).abs() < 0.01)
+            .collect();
+        if sliding.is_empty() {
+            return worst;
         }
+        sliding.sort_by(|a, b| (a.0 - 1.0).abs().total_cmp(&(b.0 - 1.0).abs()));
+        let named: Vec<String> = sliding
+            .iter()
+            .take(5)
+            .map(|(r, n)| format!("'{n}' (|σ|/θ = {r:.4})"))
+            .collect();
+        format!(
+            "{worst}; on the hard threshold |σ| = θ: {}{} (a sliding mode that pins an explicit method at tiny steps: use solver.method \"bdf\" or nonlinearity \"hill\")",
+            named.join(", "),
+            if sliding.len() > 5 {
+                format!(" and {} more", sliding.len() - 5)
+            } else {
+                String::new()
+            }
+        )
     }
 
     /// Integrate one segment from packed state `v0`; returns the accepted (t, state) points.
