@@ -73,9 +73,6 @@ pub struct Runner<'a> {
     pub samples: Vec<Sample>,
     /// Energy per integrated segment, recorded when sampling (`run`).
     pub segment_energy: Vec<SegmentEnergy>,
-    /// The example whose inputs the last integrated segment ended on (a hold continues there):
-    /// the cycle's own example, or the next one after a `slow_ramp` switch.
-    inputs_ex: usize,
 }
 
 impl<'a> Runner<'a> {
@@ -137,7 +134,6 @@ impl<'a> Runner<'a> {
             initialised_at_dc: at_dc,
             samples: Vec::new(),
             segment_energy: Vec::new(),
-            inputs_ex: 0,
         })
     }
 
@@ -283,7 +279,6 @@ impl<'a> Runner<'a> {
             }
             v = last;
             self.t = seg.t1;
-            self.inputs_ex = seg.to;
         }
         self.dynamics
             .layout
@@ -332,9 +327,8 @@ impl<'a> Runner<'a> {
         Ok(rec)
     }
 
-    /// Hold β constant for `duration` with the inputs the last integrated segment ended on
-    /// (example 0 before any cycle; after a cycle, its example, or the next one after a
-    /// `slow_ramp` switch), so a hold after a cycle never steps the inputs.
+    /// Hold β constant for `duration` with example 0's inputs (the `hold` protocol; a sawtooth
+    /// cycle's own β = 0 hold is its settle segment).
     pub fn run_hold(
         &mut self,
         beta: f64,
@@ -346,8 +340,8 @@ impl<'a> Runner<'a> {
             t1: self.t + duration,
             kind: SegmentKind::Hold,
             beta: BetaRamp::Const(beta),
-            from: self.inputs_ex,
-            to: self.inputs_ex,
+            from: 0,
+            to: 0,
         };
         self.run_segments(&[seg], sampling)
     }
