@@ -30,6 +30,32 @@ fn samples_of(v: &Value, per_segment: usize) -> (Vec<f64>, Vec<Vec<f64>>, Vec<Ve
     )
 }
 
+/// A source–resistor–element–ground divider: a resistor of conductance `r_w` from the source
+/// (potential 1) to node `m`, the learning `element` (its `id`, `type`, parameters; the nodes
+/// are filled in) from `m` to ground, and the output at `m` with target `target`.
+fn divider(
+    r_w: f64,
+    mut element: Value,
+    target: f64,
+    protocol: Value,
+    solver: Option<Value>,
+) -> Value {
+    element["nodes"] = json!(["m", "gnd"]);
+    let mut v = json!({
+        "schema": "physlearn-netlist/1", "physics": "flow",
+        "nodes": [{"id": "in"}, {"id": "m"}, {"id": "gnd"}],
+        "elements": [{"id": "r", "type": "resistor", "nodes": ["in", "m"], "w": r_w}, element],
+        "boundary": {"sources": [{"node": "in", "value": 1.0}, {"node": "gnd", "value": 0.0}],
+                     "outputs": [{"id": "o", "kind": "node", "node": "m"}]},
+        "task": {"examples": [{"targets": {"o": target}}]},
+        "protocol": protocol
+    });
+    if let Some(solver) = solver {
+        v["solver"] = solver;
+    }
+    v
+}
+
 /// RC charging of the shunted element's sensing arm from rest: with the element's drop held at
 /// V by two sources, `C ż = g_s (V − z)` gives `z(t) = V (1 − e^{−t g_s/C})`.
 #[test]
@@ -164,21 +190,18 @@ fn single_element_window_slope_one() {
     let dw_for = |a: f64| -> f64 {
         // Target so that A = η_max |T − y_F| with y_F = 0.5.
         let target = 0.5 + a / eta_max;
-        let v = json!({
-            "schema": "physlearn-netlist/1", "physics": "flow",
-            "nodes": [{"id": "in"}, {"id": "m"}, {"id": "gnd"}],
-            "elements": [
-                {"id": "r", "type": "resistor", "nodes": ["in", "m"], "w": 1.0},
-                {"id": "e", "type": "nanofluidic_cm", "nodes": ["m", "gnd"], "w": 1.0,
-                 "arm": {"C": 0.05, "g_s": 0.05, "loading": false}, "signal": "abs",
-                 "update": {"rho": rho, "theta": theta, "polarity": -1}}],
-            "boundary": {"sources": [{"node": "in", "value": 1.0}, {"node": "gnd", "value": 0.0}],
-                         "outputs": [{"id": "o", "kind": "node", "node": "m"}]},
-            "task": {"examples": [{"targets": {"o": target}}]},
-            "protocol": {"kind": "sawtooth", "beta_max": 0.5, "tau_fast": tau_f, "tau_slow": tau_s,
-                         "direction": "fast_rise", "ramp_shape": "linear_eta", "g_ref": 2.0, "cycles": 1},
-            "solver": {"method": "dopri5", "rtol": 1e-10, "atol": 1e-14, "h_init": 0.01, "h_max": 0.5}
-        });
+        let v = divider(
+            1.0,
+            json!({"id": "e", "type": "nanofluidic_cm", "w": 1.0,
+                   "arm": {"C": 0.05, "g_s": 0.05, "loading": false}, "signal": "abs",
+                   "update": {"rho": rho, "theta": theta, "polarity": -1}}),
+            target,
+            json!({"kind": "sawtooth", "beta_max": 0.5, "tau_fast": tau_f, "tau_slow": tau_s,
+                   "direction": "fast_rise", "ramp_shape": "linear_eta", "g_ref": 2.0, "cycles": 1}),
+            Some(
+                json!({"method": "dopri5", "rtol": 1e-10, "atol": 1e-14, "h_init": 0.01, "h_max": 0.5}),
+            ),
+        );
         let nl = netlist::from_value(&v).unwrap();
         let prep = prepare(&nl).unwrap();
         let out = run(
@@ -229,22 +252,19 @@ fn leaky_arm_gain_matches_the_ideal_rule() {
         ("abs", 0.0),
         ("abs", 0.01),
     ] {
-        let v = json!({
-            "schema": "physlearn-netlist/1", "physics": "flow",
-            "nodes": [{"id": "in"}, {"id": "m"}, {"id": "gnd"}],
-            "elements": [
-                {"id": "r", "type": "resistor", "nodes": ["in", "m"], "w": 1000.0},
-                {"id": "e", "type": "nanofluidic_cm", "nodes": ["m", "gnd"], "w": 0.05,
-                 "arm": {"C": 0.05, "g_s": 0.05, "g_leak": g_leak, "loading": false},
-                 "signal": signal, "w_min": 1e-3,
-                 "update": {"rho": rho, "theta": 0.0, "polarity": 1, "nonlinearity": {"kind": "linear"}}}],
-            "boundary": {"sources": [{"node": "in", "value": 1.0}, {"node": "gnd", "value": 0.0}],
-                         "outputs": [{"id": "o", "kind": "node", "node": "m"}]},
-            "task": {"examples": [{"targets": {"o": 2.0}}]},
-            "protocol": {"kind": "sawtooth", "beta_max": beta, "tau_fast": tau_f, "tau_slow": tau_s,
-                         "direction": "fast_fall", "ramp_shape": "linear_eta", "g_ref": g_ref, "cycles": 1},
-            "solver": {"method": "dopri5", "rtol": 1e-10, "atol": 1e-14, "h_init": 0.01, "h_max": 2.0}
-        });
+        let v = divider(
+            1000.0,
+            json!({"id": "e", "type": "nanofluidic_cm", "w": 0.05,
+                   "arm": {"C": 0.05, "g_s": 0.05, "g_leak": g_leak, "loading": false},
+                   "signal": signal, "w_min": 1e-3,
+                   "update": {"rho": rho, "theta": 0.0, "polarity": 1, "nonlinearity": {"kind": "linear"}}}),
+            2.0,
+            json!({"kind": "sawtooth", "beta_max": beta, "tau_fast": tau_f, "tau_slow": tau_s,
+                   "direction": "fast_fall", "ramp_shape": "linear_eta", "g_ref": g_ref, "cycles": 1}),
+            Some(
+                json!({"method": "dopri5", "rtol": 1e-10, "atol": 1e-14, "h_init": 0.01, "h_max": 2.0}),
+            ),
+        );
         let nl = netlist::from_value(&v).unwrap();
         let prep = prepare(&nl).unwrap();
         let net = &prep.network;
@@ -314,18 +334,14 @@ fn leaky_arm_gain_matches_the_ideal_rule() {
 #[test]
 fn leak_as_large_as_the_arm_is_flagged() {
     let report_for = |g_leak: f64| {
-        let v = json!({
-            "schema": "physlearn-netlist/1", "physics": "flow",
-            "nodes": [{"id": "in"}, {"id": "m"}, {"id": "gnd"}],
-            "elements": [
-                {"id": "r", "type": "resistor", "nodes": ["in", "m"], "w": 1.0},
-                {"id": "e", "type": "nanofluidic_cm", "nodes": ["m", "gnd"], "w": 1.0,
-                 "arm": {"C": 0.05, "g_s": 0.05, "g_leak": g_leak}, "update": {"rho": 1.0}}],
-            "boundary": {"sources": [{"node": "in", "value": 1.0}, {"node": "gnd", "value": 0.0}],
-                         "outputs": [{"id": "o", "kind": "node", "node": "m"}]},
-            "task": {"examples": [{"targets": {"o": 0.6}}]},
-            "protocol": {"kind": "sawtooth", "beta_max": 0.5, "cycles": 1}
-        });
+        let v = divider(
+            1.0,
+            json!({"id": "e", "type": "nanofluidic_cm", "w": 1.0,
+                   "arm": {"C": 0.05, "g_s": 0.05, "g_leak": g_leak}, "update": {"rho": 1.0}}),
+            0.6,
+            json!({"kind": "sawtooth", "beta_max": 0.5, "cycles": 1}),
+            None,
+        );
         let prep = prepare(&netlist::from_value(&v).unwrap()).unwrap();
         prep.report
             .diagnostics
