@@ -63,10 +63,12 @@ pub struct SystemMeta {
 }
 
 impl SystemMeta {
-    /// The settle that ends every learning cycle (docs/physics.md §6, "Kernel tail"): β = 0 held
-    /// for 10 kernel times after a `fast_fall` cycle, so the kernel's response to the fast leg
-    /// is counted in its own cycle; 0 for `fast_rise` (the cycle ends on the slow leg). The hold
-    /// keeps the inputs the cycle ended on (after a `slow_ramp` switch, the next example's).
+    /// The settle of every cycle (docs/physics.md §6, "Kernel tail"): β = 0 held for 10 kernel
+    /// times after the legs of a `fast_fall` cycle and before its input switch, with the
+    /// cycle's own inputs, so the kernel's response to the fast leg is counted in its own cycle;
+    /// 0 for `fast_rise` (the cycle ends on the slow leg). The network family's
+    /// `Sawtooth::settle` and the chemical engine both use this value's definition
+    /// (`Direction::tail` of the longest kernel time at the initial parameters).
     pub fn settle(&self) -> f64 {
         self.direction.tail(self.kernel_time)
     }
